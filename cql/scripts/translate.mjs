@@ -71,8 +71,9 @@ function errorsOf(tr) {
 }
 
 function describe(e, file) {
-  const loc = e.locator;
-  const where = loc ? `${file}:${loc.startLine}:${loc.startChar}` : file;
+  // The Kotlin/JS TrackBack exposes its fields only through toString() (property names are mangled).
+  const m = e.locator ? /startLine=(\d+), startChar=(\d+)/.exec(String(e.locator)) : null;
+  const where = m ? `${file}:${m[1]}:${m[2]}` : file;
   return `${where}: ${e.message ?? String(e)}`;
 }
 
