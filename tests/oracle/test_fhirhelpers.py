@@ -73,7 +73,7 @@ define "Coded": [Condition] C where C.code ~ FHIRHelpers.ToConcept(C.code)
 define "Ranged": [Observation] O return O.value as FHIR.Range
 define "Ratios": [Observation] O return FHIRHelpers.ToRatio(O.value as FHIR.Ratio)
 define "Counts": [Observation] O return (O.value as FHIR.integer) + 1
-define "Clock": [Observation] O return O.value as FHIR.time
+define "Clock": [Observation] O where (O.value as FHIR.time) > @T12:00
 define "Decimals": [RiskAssessment] R return R.prediction P return (P.probability as FHIR.decimal)
     + 0.5
 """
