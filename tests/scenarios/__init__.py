@@ -1,0 +1,1 @@
+"""Clinical scenarios: test patients for every decision row, with expected outcomes."""
