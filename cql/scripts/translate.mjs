@@ -36,7 +36,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-function makeLibraryManager(libDir) {
+export function makeLibraryManager(libDir) {
   const modelManager = new ModelManager(new NamespaceManager());
   modelManager.modelInfoLoader.registerModelInfoProvider(new SystemModelInfoProvider());
   const modelDir = path.join(cqlDir, "node_modules", "cql-exec-fhir", "lib", "modelInfos");
@@ -77,6 +77,16 @@ function describe(e, file) {
   return `${where}: ${e.message ?? String(e)}`;
 }
 
+// Translate CQL text; returns { elm (parsed JSON) | null, errors: [{ line, col, message }] }.
+export function translateText(text, libraryManager) {
+  const tr = CqlTranslator.fromText(text, libraryManager);
+  const errors = errorsOf(tr).map((e) => {
+    const m = e.locator ? /startLine=(\d+), startChar=(\d+)/.exec(String(e.locator)) : null;
+    return { line: m ? Number(m[1]) : null, col: m ? Number(m[2]) : null, message: e.message ?? String(e) };
+  });
+  return { elm: errors.length ? null : JSON.parse(tr.toJson()), errors };
+}
+
 export function translateFiles(files, outDir, libDir) {
   const libraryManager = makeLibraryManager(libDir);
   fs.mkdirSync(outDir, { recursive: true });
@@ -99,6 +109,10 @@ export function translateFiles(files, outDir, libDir) {
   return { failures, written };
 }
 
+// Run as a script only (cql/scripts/oracle.mjs imports translateText and makeLibraryManager).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
+
+function main() {
 const opts = parseArgs(process.argv.slice(2));
 if (opts.files.length) {
   const { failures } = translateFiles(opts.files, opts.out ?? path.join(cqlDir, "elm"), opts.lib ?? path.dirname(path.resolve(opts.files[0])));
@@ -126,3 +140,4 @@ if (opts.check) {
 const { failures, written } = translateFiles(sources, path.join(cqlDir, "elm"), cqlDir);
 for (const w of written) console.log("wrote", path.relative(process.cwd(), w));
 process.exit(failures ? 1 : 0);
+}
