@@ -1,0 +1,789 @@
+"""CQL Date, DateTime and Time: calendar values with a precision.
+
+A value keeps only the components it was given (``parts``), so ``DateTime(2014)`` has year
+precision. Rules implemented here (CQL 1.5, §5 Date/Time operators, §1.5 Comparison):
+
+- Comparison walks the components from the most significant; if one value runs out of
+  components before a difference is found, the answer is unknown (None). Seconds and
+  milliseconds count as one precision (a missing millisecond is 0).
+- DateTimes with different timezone offsets are compared after converting the right-hand side
+  to the offset of the left-hand side (values without an hour are not shifted).
+- ``+``/``-`` with a time-valued quantity use calendar semantics (month ends clamp); a quantity
+  finer than the value's precision is first converted to that precision and truncated
+  (``Date(2014) + 25 months = @2016``, ``DateTime(2005, 5, 10) + 25 hours = @2005-05-11T``).
+- ``duration between`` counts whole periods; ``difference between`` counts boundaries crossed.
+  Missing components give an :class:`Uncertainty` (the earliest and latest possible values).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from service.elm.datatypes.uncertainty import Uncertainty
+
+YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, MILLISECOND = range(7)
+WEEK = 7  # a duration unit only (never a precision)
+
+PRECISION_NAMES = ("year", "month", "day", "hour", "minute", "second", "millisecond")
+
+_UNIT_INDEX = {
+    "year": YEAR,
+    "years": YEAR,
+    "a": YEAR,
+    "month": MONTH,
+    "months": MONTH,
+    "mo": MONTH,
+    "week": WEEK,
+    "weeks": WEEK,
+    "wk": WEEK,
+    "day": DAY,
+    "days": DAY,
+    "d": DAY,
+    "hour": HOUR,
+    "hours": HOUR,
+    "h": HOUR,
+    "minute": MINUTE,
+    "minutes": MINUTE,
+    "min": MINUTE,
+    "second": SECOND,
+    "seconds": SECOND,
+    "s": SECOND,
+    "millisecond": MILLISECOND,
+    "milliseconds": MILLISECOND,
+    "ms": MILLISECOND,
+}
+
+#: Milliseconds in one unit (day and finer, and week).
+_MS = {
+    DAY: 86_400_000,
+    HOUR: 3_600_000,
+    MINUTE: 60_000,
+    SECOND: 1000,
+    MILLISECOND: 1,
+    WEEK: 604_800_000,
+}
+_MS_PER_DAY = 86_400_000
+
+_MIN_FIELDS = (1, 1, 1, 0, 0, 0, 0)
+
+
+class TemporalError(ValueError):
+    """A date/time value or result that CQL cannot represent (bad component, overflow)."""
+
+
+def unit_index(unit: str | None) -> int | None:
+    """Index of a precision/duration unit name ('Year', 'months', 'wk', ...), None if not one."""
+    if unit is None:
+        return None
+    return _UNIT_INDEX.get(unit) if unit in _UNIT_INDEX else _UNIT_INDEX.get(unit.lower())
+
+
+def is_time_unit(unit: str | None) -> bool:
+    return unit_index(unit) is not None
+
+
+def _days_in_month(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def _max_fields(parts: tuple, base: int) -> list[int]:
+    """All seven components, missing ones set to their latest possible value."""
+    f = list(_MIN_FIELDS)
+    f[base : base + len(parts)] = parts
+    start = base + len(parts)
+    maxima = (9999, 12, 0, 23, 59, 59, 999)
+    for i in range(start, 7):
+        f[i] = _days_in_month(f[YEAR], f[MONTH]) if i == DAY else maxima[i]
+    return f
+
+
+def _min_fields(parts: tuple, base: int) -> list[int]:
+    f = list(_MIN_FIELDS)
+    f[base : base + len(parts)] = parts
+    return f
+
+
+def _to_py(f: list[int]) -> _dt.datetime:
+    return _dt.datetime(f[0], f[1], f[2], f[3], f[4], f[5], f[6] * 1000)
+
+
+def _from_py(d: _dt.datetime) -> list[int]:
+    return [d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond // 1000]
+
+
+def _trunc(x: Decimal | int) -> int:
+    return int(x)  # int() truncates toward zero for Decimal and int
+
+
+def _combined_key(parts: tuple, base: int) -> tuple:
+    """Comparison key: seconds and milliseconds fold into one component."""
+    sec_at = SECOND - base
+    if len(parts) <= sec_at:
+        return parts
+    ms = parts[sec_at + 1] if len(parts) > sec_at + 1 else 0
+    return (*parts[:sec_at], parts[sec_at] * 1000 + ms)
+
+
+class _Temporal:
+    """Shared behaviour of Date, DateTime and Time: ``parts`` from field index ``_base``."""
+
+    __slots__ = ("_key", "parts")
+    _base = 0
+    _max_precision = MILLISECOND
+
+    parts: tuple
+    _key: tuple
+
+    # -- components --------------------------------------------------------------------------
+    @property
+    def precision(self) -> int:
+        """Index of the finest component present (YEAR .. MILLISECOND)."""
+        return self._base + len(self.parts) - 1
+
+    @property
+    def precision_name(self) -> str:
+        return PRECISION_NAMES[self.precision]
+
+    def component(self, index: int) -> int | None:
+        i = index - self._base
+        return self.parts[i] if 0 <= i < len(self.parts) else None
+
+    def _fields(self) -> list[int | None]:
+        f: list[int | None] = [None] * 7
+        f[self._base : self._base + len(self.parts)] = self.parts
+        return f
+
+    # -- comparison ----------------------------------------------------------------------------
+    def _aligned(self, other: Any) -> tuple | None:
+        """The other value's key, made comparable with this one (None when not comparable)."""
+        if type(other) is type(self):
+            return other._key
+        return None
+
+    def cql_compare(self, other: Any) -> int | None:
+        kb = self._aligned(other)
+        if kb is None:
+            return None
+        ka = self._key
+        for x, y in zip(ka, kb, strict=False):
+            if x != y:
+                return -1 if x < y else 1
+        return 0 if len(ka) == len(kb) else None
+
+    def cql_equal(self, other: Any) -> bool | None:
+        r = self.cql_compare(other)
+        return None if r is None else r == 0
+
+    def cql_equivalent(self, other: Any) -> bool:
+        kb = self._aligned(other)
+        return kb is not None and len(self.parts) == len(other.parts) and kb == self._key
+
+    def _aligned_parts(self, other: Any) -> tuple | None:
+        return other.parts if type(other) is type(self) else None
+
+    def compare_at(self, other: Any, precision: int | None) -> int | None:
+        """Compare up to ``precision`` (None: full precision, seconds+milliseconds combined)."""
+        if precision is None:
+            return self.cql_compare(other)
+        pb = self._aligned_parts(other)
+        if pb is None:
+            return None
+        pa = self.parts
+        n = precision - self._base + 1
+        for i in range(n):
+            if i >= len(pa) or i >= len(pb):
+                return None
+            x, y = pa[i], pb[i]
+            if x != y:
+                return -1 if x < y else 1
+        return 0
+
+    def same_as(self, other: Any, precision: int | None = None) -> bool | None:
+        r = self.compare_at(other, precision)
+        return None if r is None else r == 0
+
+    def same_or_before(self, other: Any, precision: int | None = None) -> bool | None:
+        r = self.compare_at(other, precision)
+        return None if r is None else r <= 0
+
+    def same_or_after(self, other: Any, precision: int | None = None) -> bool | None:
+        r = self.compare_at(other, precision)
+        return None if r is None else r >= 0
+
+    def before(self, other: Any, precision: int | None = None) -> bool | None:
+        r = self.compare_at(other, precision)
+        return None if r is None else r < 0
+
+    def after(self, other: Any, precision: int | None = None) -> bool | None:
+        r = self.compare_at(other, precision)
+        return None if r is None else r > 0
+
+    # -- python protocol (structural; CQL semantics live in cql_*) -----------------------------
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._ident() == other._ident()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._ident()))
+
+    def _ident(self) -> tuple:
+        return self.parts
+
+    def __repr__(self) -> str:
+        return f"@{self}"
+
+    # -- arithmetic -------------------------------------------------------------------------------
+    def add(self, quantity: Any) -> Any:
+        if quantity is None:
+            return None
+        return self._shift(quantity.value, quantity.unit)
+
+    def subtract(self, quantity: Any) -> Any:
+        if quantity is None:
+            return None
+        return self._shift(-quantity.value, quantity.unit)
+
+    def _shift(self, value: Decimal | int, unit: str) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _bounds(self, unit: int) -> tuple[_dt.datetime, _dt.datetime]:
+        return _to_py(_min_fields(self.parts, self._base)), _to_py(
+            _max_fields(self.parts, self._base)
+        )
+
+    def duration_between(self, other: Any, unit: int) -> int | Uncertainty | None:
+        """Whole ``unit`` periods from self to other (an Uncertainty when precision is partial)."""
+        if other is None:
+            return None
+        a, b = _pad(self, other, unit), _pad(other, self, unit)
+        a_lo, a_hi = a._bounds(unit)
+        b_lo, b_hi = a._other_bounds(b, unit, normalise=True)
+        return Uncertainty.of(_whole(a_hi, b_lo, unit), _whole(a_lo, b_hi, unit))
+
+    def difference_between(self, other: Any, unit: int) -> int | Uncertainty | None:
+        """Number of ``unit`` boundaries crossed from self to other."""
+        if other is None:
+            return None
+        a_lo, a_hi = self._bounds(unit)
+        b_lo, b_hi = self._other_bounds(other, unit, normalise=unit >= HOUR and unit != WEEK)
+        a_lo, a_hi, b_lo, b_hi = (_truncate(x, unit) for x in (a_lo, a_hi, b_lo, b_hi))
+        return Uncertainty.of(_whole(a_hi, b_lo, unit), _whole(a_lo, b_hi, unit))
+
+    def _other_bounds(
+        self, other: Any, unit: int, normalise: bool
+    ) -> tuple[_dt.datetime, _dt.datetime]:
+        return other._bounds(unit)
+
+    # -- boundaries -------------------------------------------------------------------------------
+    def _with_fields(self, f: list[int], precision: int) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _replace_parts(self, parts: tuple) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def low_boundary(self, precision: int | None = None) -> Any:
+        p = self._max_precision if precision is None else precision
+        return self._with_fields(_min_fields(self.parts, self._base), p)
+
+    def high_boundary(self, precision: int | None = None) -> Any:
+        p = self._max_precision if precision is None else precision
+        return self._with_fields(_max_fields(self.parts, self._base), p)
+
+    def successor(self) -> Any:
+        return self._shift(1, PRECISION_NAMES[self.precision])
+
+    def predecessor(self) -> Any:
+        return self._shift(-1, PRECISION_NAMES[self.precision])
+
+
+def _pad(x: Any, y: Any, unit: int) -> Any:
+    """``x`` with the components finer than ``unit`` it lacks and ``y`` has, copied from ``y``.
+
+    ``hours between @T06 and @T07:00:00`` is 1, not an uncertainty: below the unit asked for,
+    a component known on one side only is taken as equal on both sides.
+    """
+    if type(x) is not type(y) or len(x.parts) >= len(y.parts):
+        return x
+    if x.precision < (DAY if unit == WEEK else unit):
+        return x
+    return x._replace_parts(x.parts + y.parts[len(x.parts) :])
+
+
+def _months_between(a: _dt.datetime, b: _dt.datetime) -> int:
+    m = (b.year - a.year) * 12 + (b.month - a.month)
+    ra = (a.day, a.hour, a.minute, a.second, a.microsecond)
+    rb = (b.day, b.hour, b.minute, b.second, b.microsecond)
+    if m > 0 and rb < ra:
+        m -= 1
+    elif m < 0 and rb > ra:
+        m += 1
+    return m
+
+
+def _whole(a: _dt.datetime, b: _dt.datetime, unit: int) -> int:
+    """Whole units from a to b, truncated toward zero."""
+    if unit <= MONTH:
+        m = _months_between(a, b)
+        return m if unit == MONTH else int(m / 12)
+    td = b - a
+    ms = (td.days * 86_400_000) + td.seconds * 1000 + td.microseconds // 1000
+    step = _MS[unit]
+    q = abs(ms) // step
+    return q if ms >= 0 else -q
+
+
+def _truncate(d: _dt.datetime, unit: int) -> _dt.datetime:
+    if unit == WEEK:
+        d = d.replace(hour=0, minute=0, second=0, microsecond=0)
+        return d - _dt.timedelta(days=(d.weekday() + 1) % 7)  # back to Sunday
+    if unit == YEAR:
+        return d.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if unit == MONTH:
+        return d.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if unit == DAY:
+        return d.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == HOUR:
+        return d.replace(minute=0, second=0, microsecond=0)
+    if unit == MINUTE:
+        return d.replace(second=0, microsecond=0)
+    if unit == SECOND:
+        return d.replace(microsecond=0)
+    return d
+
+
+def _shift_fields(f: list[int | None], p: int, value: Decimal | int, unit: str) -> list[int]:
+    """Add ``value`` ``unit``s to calendar fields of precision ``p`` (index); see module doc."""
+    u = unit_index(unit)
+    if u is None:
+        raise TemporalError(f"{unit!r} is not a time unit")
+    v = value if isinstance(value, int) else Decimal(value)
+    if u == WEEK:
+        v, u = v * 7, DAY
+    out = [x for x in f]
+    if u <= MONTH:
+        months = v * 12 if u == YEAR else v
+        n_months = _trunc(months / 12) * 12 if p == YEAR else _trunc(months)
+        return _add_months(out, n_months)  # type: ignore[arg-type]
+    ms = v * _MS[u]
+    if p <= MONTH:
+        days = Decimal(ms) / _MS_PER_DAY
+        n_months = _trunc(days / 365) * 12 if p == YEAR else _trunc(days / 30)
+        return _add_months(out, n_months)  # type: ignore[arg-type]
+    if isinstance(ms, int):
+        q = abs(ms) // _MS[p]
+        n = q if ms >= 0 else -q
+    else:
+        n = _trunc(ms / _MS[p])
+    full = [x if x is not None else m for x, m in zip(out, _MIN_FIELDS, strict=True)]
+    try:
+        d = _to_py(full) + _dt.timedelta(milliseconds=n * _MS[p])  # type: ignore[arg-type]
+    except OverflowError as exc:
+        raise TemporalError("date/time arithmetic result out of range") from exc
+    res = _from_py(d)
+    return [res[i] if f[i] is not None else None for i in range(7)]  # type: ignore[misc]
+
+
+def _add_months(f: list[int | None], n: int) -> list[int | None]:
+    total = f[YEAR] * 12 + ((f[MONTH] or 1) - 1) + n  # type: ignore[operator]
+    y, m = divmod(total, 12)
+    if not 1 <= y <= 9999:
+        raise TemporalError("date/time arithmetic result out of range")
+    f[YEAR] = y
+    if f[MONTH] is not None:
+        f[MONTH] = m + 1
+        if f[DAY] is not None:
+            f[DAY] = min(f[DAY], _days_in_month(y, m + 1))  # type: ignore[type-var]
+    return f
+
+
+def _validate(f: list[int | None], base: int, end: int) -> tuple:
+    """Tuple of the leading non-null components, checked for range."""
+    parts = []
+    for i in range(base, end):
+        x = f[i]
+        if x is None:
+            break
+        parts.append(int(x))
+    if not parts:
+        raise TemporalError("a date/time value needs its most significant component")
+    limits = ((1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 59), (0, 999))
+    for i, x in enumerate(parts, start=base):
+        lo, hi = limits[i]
+        if i == DAY:
+            hi = _days_in_month(parts[0], parts[1])
+        if not lo <= x <= hi:
+            raise TemporalError(f"{PRECISION_NAMES[i]} {x} out of range")
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+_DT_RE = re.compile(
+    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?)?"
+    r"(T)?(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_TIME_RE = re.compile(r"^T?(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?$")
+
+
+def _ms(frac: str | None) -> int | None:
+    if frac is None:
+        return None
+    return int((frac + "00")[:3])
+
+
+def _tz(s: str | None) -> Decimal | None:
+    if s is None:
+        return None
+    if s == "Z":
+        return Decimal(0)
+    sign = -1 if s[0] == "-" else 1
+    body = s[1:].replace(":", "")
+    hours = int(body[:2])
+    minutes = int(body[2:4]) if len(body) > 2 else 0
+    return sign * (Decimal(hours) + Decimal(minutes) / 60)
+
+
+def _fmt_tz(tz: Decimal) -> str:
+    sign = "-" if tz < 0 else "+"
+    total = int((abs(tz) * 60).to_integral_value())
+    return f"{sign}{total // 60:02d}:{total % 60:02d}"
+
+
+def _tz_decimal(tz: Any) -> Decimal | None:
+    if tz is None:
+        return None
+    return tz if isinstance(tz, Decimal) else Decimal(str(tz))
+
+
+class DateTime(_Temporal):
+    """A CQL DateTime: up to 7 components and a timezone offset in hours (None: unspecified)."""
+
+    __slots__ = ("tz",)
+
+    def __init__(
+        self,
+        year: int,
+        month: int | None = None,
+        day: int | None = None,
+        hour: int | None = None,
+        minute: int | None = None,
+        second: int | None = None,
+        millisecond: int | None = None,
+        tz: Decimal | float | int | None = None,
+    ) -> None:
+        parts = _validate([year, month, day, hour, minute, second, millisecond], 0, 7)
+        self.parts = parts
+        self.tz = _tz_decimal(tz)
+        self._key = _combined_key(parts, 0)
+
+    @classmethod
+    def _make(cls, parts: tuple, tz: Decimal | None) -> DateTime:
+        obj = cls.__new__(cls)
+        obj.parts = parts
+        obj.tz = tz
+        obj._key = _combined_key(parts, 0)
+        return obj
+
+    @classmethod
+    def parse(cls, s: str, default_tz: Decimal | None = None) -> DateTime | None:
+        """An ISO 8601 / CQL / FHIR dateTime or instant string (None when malformed)."""
+        m = _DT_RE.match(s.strip().lstrip("@"))
+        if not m:
+            return None
+        g = m.groups()
+        fields = [int(x) if x is not None else None for x in g[:6]]
+        fields.append(_ms(g[6]))
+        tz = _tz(g[8])
+        if g[8] is not None and fields[HOUR] is None and g[7] is None and fields[DAY] is None:
+            return None
+        try:
+            parts = _validate(fields, 0, 7)
+        except TemporalError:
+            return None
+        return cls._make(parts, tz if tz is not None else default_tz)
+
+    @classmethod
+    def from_python(cls, d: _dt.datetime) -> DateTime:
+        """A millisecond-precision DateTime from an aware (or naive: no offset) datetime."""
+        off = d.utcoffset()
+        tz = None if off is None else Decimal(int(off.total_seconds())) / 3600
+        return cls._make(tuple(_from_py(d)), tz)
+
+    def to_python(self) -> _dt.datetime:
+        """An aware datetime (missing components at their minimum; naive when no offset)."""
+        d = _to_py(_min_fields(self.parts, 0))
+        if self.tz is None:
+            return d
+        return d.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=int(self.tz * 60))))
+
+    def _ident(self) -> tuple:
+        return (self.parts, self.tz)
+
+    # -- timezone ------------------------------------------------------------------------------
+    def to_offset(self, tz: Decimal | None) -> DateTime:
+        """The same instant at another offset (values without an hour keep their fields)."""
+        if tz is None or self.tz is None or tz == self.tz:
+            return self
+        if len(self.parts) <= HOUR:
+            return DateTime._make(self.parts, tz)
+        d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=int((tz - self.tz) * 60))
+        f = _from_py(d)
+        if not 1 <= f[0] <= 9999:  # pragma: no cover - datetime would have raised
+            raise TemporalError("timezone conversion out of range")
+        return DateTime._make(tuple(f[: len(self.parts)]), tz)
+
+    def _aligned(self, other: Any) -> tuple | None:
+        if type(other) is DateTime:
+            if other.tz == self.tz or other.tz is None or self.tz is None:
+                return other._key
+            return other.to_offset(self.tz)._key
+        if type(other) is Date:
+            return other._key
+        return None
+
+    def _aligned_parts(self, other: Any) -> tuple | None:
+        if type(other) is DateTime:
+            if other.tz == self.tz or other.tz is None or self.tz is None:
+                return other.parts
+            return other.to_offset(self.tz).parts
+        if type(other) is Date:
+            return other.parts
+        return None
+
+    def cql_equivalent(self, other: Any) -> bool:
+        pb = self._aligned_parts(other)
+        return pb is not None and pb == self.parts
+
+    # -- arithmetic -------------------------------------------------------------------------------
+    def _shift(self, value: Decimal | int, unit: str) -> DateTime:
+        f = _shift_fields(self._fields(), self.precision, value, unit)
+        return DateTime._make(tuple(f[: len(self.parts)]), self.tz)
+
+    def _bounds(self, unit: int) -> tuple[_dt.datetime, _dt.datetime]:
+        parts = self.parts
+        if len(parts) == SECOND + 1 and unit != MILLISECOND:
+            parts = (*parts, 0)
+        return _to_py(_min_fields(parts, 0)), _to_py(_max_fields(parts, 0))
+
+    def _other_bounds(
+        self, other: Any, unit: int, normalise: bool
+    ) -> tuple[_dt.datetime, _dt.datetime]:
+        if isinstance(other, Date):
+            other = other.to_datetime(self.tz)
+        lo, hi = other._bounds(unit)
+        if normalise and self.tz is not None and other.tz is not None and other.tz != self.tz:
+            shift = _dt.timedelta(minutes=int((self.tz - other.tz) * 60))
+            lo, hi = lo + shift, hi + shift
+        return lo, hi
+
+    # -- conversions ------------------------------------------------------------------------------
+    def date(self) -> Date:
+        return Date._make(self.parts[:3])
+
+    def time(self) -> Time | None:
+        return Time._make(self.parts[3:]) if len(self.parts) > HOUR else None
+
+    def _replace_parts(self, parts: tuple) -> DateTime:
+        return DateTime._make(parts, self.tz)
+
+    def _with_fields(self, f: list[int], precision: int) -> DateTime:
+        return DateTime._make(tuple(f[: precision + 1]), self.tz)
+
+    def __str__(self) -> str:
+        p = self.parts
+        s = f"{p[0]:04d}"
+        if len(p) > 1:
+            s += f"-{p[1]:02d}"
+        if len(p) > 2:
+            s += f"-{p[2]:02d}"
+        if len(p) > 3:
+            s += f"T{p[3]:02d}"
+            if len(p) > 4:
+                s += f":{p[4]:02d}"
+            if len(p) > 5:
+                s += f":{p[5]:02d}"
+            if len(p) > 6:
+                s += f".{p[6]:03d}"
+            if self.tz is not None:
+                s += _fmt_tz(self.tz)
+        return s
+
+    def __repr__(self) -> str:
+        return f"@{self}" if len(self.parts) > 3 else f"@{self}T"
+
+
+class Date(_Temporal):
+    """A CQL Date: year, month and day components (no time, no timezone)."""
+
+    __slots__ = ()
+    _max_precision = DAY
+
+    def __init__(self, year: int, month: int | None = None, day: int | None = None) -> None:
+        parts = _validate([year, month, day, None, None, None, None], 0, 3)
+        self.parts = parts
+        self._key = parts
+
+    @classmethod
+    def _make(cls, parts: tuple) -> Date:
+        obj = cls.__new__(cls)
+        obj.parts = parts
+        obj._key = parts
+        return obj
+
+    @classmethod
+    def parse(cls, s: str) -> Date | None:
+        m = _DT_RE.match(s.strip().lstrip("@"))
+        if not m or m.group(4) is not None or m.group(9) is not None:
+            return None
+        g = m.groups()
+        try:
+            parts = _validate([int(x) if x else None for x in g[:3]] + [None] * 4, 0, 3)
+        except TemporalError:
+            return None
+        return cls._make(parts)
+
+    def _aligned(self, other: Any) -> tuple | None:
+        if type(other) is Date:
+            return other._key
+        if type(other) is DateTime:
+            return other.parts[:3] if len(other.parts) > 3 else other._key
+        return None
+
+    def _aligned_parts(self, other: Any) -> tuple | None:
+        if type(other) in (Date, DateTime):
+            return other.parts[:3]
+        return None
+
+    def _shift(self, value: Decimal | int, unit: str) -> Date:
+        f = _shift_fields(self._fields(), self.precision, value, unit)
+        return Date._make(tuple(f[: len(self.parts)]))
+
+    def _bounds(self, unit: int) -> tuple[_dt.datetime, _dt.datetime]:
+        hi = _max_fields(self.parts, 0)
+        hi[3:] = [0, 0, 0, 0]
+        return _to_py(_min_fields(self.parts, 0)), _to_py(hi)
+
+    def _other_bounds(
+        self, other: Any, unit: int, normalise: bool
+    ) -> tuple[_dt.datetime, _dt.datetime]:
+        if isinstance(other, DateTime):
+            other = other.date()
+        return other._bounds(unit)
+
+    def to_datetime(self, tz: Decimal | None = None) -> DateTime:
+        """ToDateTime(Date): same components, the given (evaluation) offset."""
+        return DateTime._make(self.parts, tz)
+
+    def _replace_parts(self, parts: tuple) -> Date:
+        return Date._make(parts)
+
+    def _with_fields(self, f: list[int], precision: int) -> Date:
+        return Date._make(tuple(f[: min(precision, DAY) + 1]))
+
+    def __str__(self) -> str:
+        p = self.parts
+        return "-".join([f"{p[0]:04d}", *(f"{x:02d}" for x in p[1:])])
+
+
+class Time(_Temporal):
+    """A CQL Time: hour, minute, second and millisecond components."""
+
+    __slots__ = ()
+    _base = HOUR
+
+    def __init__(
+        self,
+        hour: int,
+        minute: int | None = None,
+        second: int | None = None,
+        millisecond: int | None = None,
+    ) -> None:
+        parts = _validate([None, None, None, hour, minute, second, millisecond], HOUR, 7)
+        self.parts = parts
+        self._key = _combined_key(parts, HOUR)
+
+    @classmethod
+    def _make(cls, parts: tuple) -> Time:
+        obj = cls.__new__(cls)
+        obj.parts = parts
+        obj._key = _combined_key(parts, HOUR)
+        return obj
+
+    @classmethod
+    def parse(cls, s: str) -> Time | None:
+        m = _TIME_RE.match(s.strip().lstrip("@"))
+        if not m:
+            return None
+        g = m.groups()
+        fields: list[int | None] = [None, None, None]
+        fields += [int(x) if x is not None else None for x in g[:3]]
+        fields.append(_ms(g[3]))
+        try:
+            return cls._make(_validate(fields, HOUR, 7))
+        except TemporalError:
+            return None
+
+    @classmethod
+    def from_python(cls, t: _dt.time | _dt.datetime) -> Time:
+        return cls._make((t.hour, t.minute, t.second, t.microsecond // 1000))
+
+    def _fields(self) -> list[int | None]:
+        f: list[int | None] = [2000, 1, 1, None, None, None, None]
+        f[HOUR : HOUR + len(self.parts)] = self.parts
+        return f
+
+    def _shift(self, value: Decimal | int, unit: str) -> Time:
+        u = unit_index(unit)
+        if u is None:
+            raise TemporalError(f"{unit!r} is not a time unit")
+        if u < HOUR or u == WEEK:
+            return self
+        p = self.precision
+        v = value if isinstance(value, int) else Decimal(value)
+        n = _trunc(Decimal(v * _MS[u]) / _MS[p])
+        f = _min_fields(self.parts, HOUR)
+        now_ms = ((f[3] * 60 + f[4]) * 60 + f[5]) * 1000 + f[6]
+        total = (now_ms + n * _MS[p]) % _MS_PER_DAY
+        ms = total % 1000
+        s = total // 1000
+        full = (s // 3600, (s // 60) % 60, s % 60, ms)
+        return Time._make(full[: len(self.parts)])
+
+    def _bounds(self, unit: int) -> tuple[_dt.datetime, _dt.datetime]:
+        parts = self.parts
+        if len(parts) == 3 and unit != MILLISECOND:
+            parts = (*parts, 0)
+        lo = _min_fields(parts, HOUR)
+        hi = _max_fields(parts, HOUR)
+        lo[:3] = hi[:3] = [2000, 1, 1]
+        return _to_py(lo), _to_py(hi)
+
+    def _replace_parts(self, parts: tuple) -> Time:
+        return Time._make(parts)
+
+    def _with_fields(self, f: list[int], precision: int) -> Time:
+        return Time._make(tuple(f[HOUR : max(precision, HOUR) + 1]))
+
+    def __str__(self) -> str:
+        p = self.parts
+        s = f"{p[0]:02d}"
+        if len(p) > 1:
+            s += f":{p[1]:02d}"
+        if len(p) > 2:
+            s += f":{p[2]:02d}"
+        if len(p) > 3:
+            s += f".{p[3]:03d}"
+        return s
+
+    def __repr__(self) -> str:
+        return f"@T{self}"
+
+
+MIN_DATETIME = DateTime._make((1, 1, 1, 0, 0, 0, 0), None)
+MAX_DATETIME = DateTime._make((9999, 12, 31, 23, 59, 59, 999), None)
+MIN_DATE = Date._make((1, 1, 1))
+MAX_DATE = Date._make((9999, 12, 31))
+MIN_TIME = Time._make((0, 0, 0, 0))
+MAX_TIME = Time._make((23, 59, 59, 999))
