@@ -1,0 +1,182 @@
+"""Compile ELM nodes into Python closures, once, at load time.
+
+`Compiler.compile(node)` looks the node type up in `service.elm.registry.OPERATORS` and returns
+the closure the registered function builds; evaluation never dispatches on node types. Pure
+subtrees whose operands are all constants are folded into constants here (a fold that would
+touch evaluation state — data, time, parameters, scope — is abandoned and compiled normally).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from service.elm.errors import ElmLoadError
+from service.elm.registry import OPERATORS
+from service.elm.runtime.context import FoldContext
+
+Evaluator = Callable[[Any], Any]
+
+SYSTEM_NS = "urn:hl7-org:elm-types:r1"
+FHIR_NS = "http://hl7.org/fhir"
+
+#: Node types never folded even when their operands are constant (side effects, identity).
+_NO_FOLD = frozenset({"Message", "ExpressionRef", "FunctionRef", "ParameterRef", "Query"})
+_FOLD_CTX = FoldContext()
+
+
+def constant(value: Any) -> Evaluator:
+    """An evaluator that returns `value`, marked so parents can fold it."""
+
+    def const(ctx: Any) -> Any:
+        return value
+
+    const.cql_const = True  # type: ignore[attr-defined]
+    const.cql_value = value  # type: ignore[attr-defined]
+    return const
+
+
+def is_constant(ev: Evaluator) -> bool:
+    """True when `ev` was made by `constant()` (its value is known at compile time)."""
+    return getattr(ev, "cql_const", False)
+
+
+def split_type(qname: str | None) -> tuple[str | None, str | None]:
+    """'{urn:hl7-org:elm-types:r1}Integer' -> ('urn:hl7-org:elm-types:r1', 'Integer')."""
+    if not qname:
+        return None, None
+    if qname.startswith("{"):
+        ns, _, local = qname[1:].partition("}")
+        return ns, local
+    if "." in qname:
+        model, _, local = qname.partition(".")
+        return {"System": SYSTEM_NS, "FHIR": FHIR_NS}.get(model, model), local
+    return None, qname
+
+
+def result_type(node: dict | None) -> str | None:
+    """The node's result type as 'System.Integer' / 'FHIR.Observation' / 'List<...>' or None."""
+    if not node:
+        return None
+    name = node.get("resultTypeName")
+    if name:
+        return qualified(name)
+    spec = node.get("resultTypeSpecifier")
+    return spec_name(spec) if spec else None
+
+
+def qualified(qname: str) -> str:
+    ns, local = split_type(qname)
+    if ns == SYSTEM_NS:
+        return f"System.{local}"
+    if ns == FHIR_NS:
+        return f"FHIR.{local}"
+    return f"{ns}.{local}" if ns else str(local)
+
+
+def spec_name(spec: dict | None) -> str | None:
+    """A type specifier as a readable, comparable string ('List<System.Integer>', ...)."""
+    if not spec:
+        return None
+    t = spec.get("type")
+    if t == "NamedTypeSpecifier" or (t is None and "name" in spec):
+        return qualified(spec["name"])
+    if t == "ListTypeSpecifier":
+        return f"List<{spec_name(spec.get('elementType'))}>"
+    if t == "IntervalTypeSpecifier":
+        return f"Interval<{spec_name(spec.get('pointType'))}>"
+    if t == "TupleTypeSpecifier":
+        els = ",".join(
+            f"{e.get('name')}:{spec_name(e.get('elementType') or e.get('type'))}"
+            for e in spec.get("element") or []
+        )
+        return f"Tuple<{els}>"
+    if t == "ChoiceTypeSpecifier":
+        return (
+            "Choice<"
+            + ",".join(str(spec_name(c)) for c in spec.get("choice") or spec.get("type") or [])
+            + ">"
+        )
+    return None
+
+
+class Compiler:
+    """Compiles the ELM of one library (references resolve against `library`)."""
+
+    def __init__(self, library: Any, engine: Any = None) -> None:
+        self.library = library
+        self.engine = engine
+        self._frames: list[list[bool]] = []
+        self.definition: str | None = None  # name of the definition being compiled
+
+    # -- compiling -------------------------------------------------------------------------
+    def compile(self, node: dict) -> Evaluator:
+        """Compile one ELM expression node (ElmLoadError if its type is not supported)."""
+        if node is None:
+            return constant(None)
+        node_type = node.get("type")
+        fn = OPERATORS.get(node_type)  # type: ignore[arg-type]
+        if fn is None:
+            raise ElmLoadError(
+                f"unsupported ELM node type {node_type!r}"
+                f" at {node.get('locator', '?')} in {self.library.name}"
+                + (f".{self.definition}" if self.definition else "")
+            )
+        frame = [True]
+        self._frames.append(frame)
+        try:
+            ev = fn(node, self)
+        finally:
+            self._frames.pop()
+        if not is_constant(ev) and frame[0] and node_type not in _NO_FOLD:
+            ev = self._try_fold(ev)
+        if self._frames and not is_constant(ev):
+            self._frames[-1][0] = False
+        return ev
+
+    def _try_fold(self, ev: Evaluator) -> Evaluator:
+        try:
+            value = ev(_FOLD_CTX)
+        except Exception:
+            return ev
+        return constant(value)
+
+    def compile_operands(self, node: dict) -> list[Evaluator]:
+        """Compile `node["operand"]`, which ELM writes as a single node or as a list."""
+        ops = node.get("operand")
+        if ops is None:
+            return []
+        if isinstance(ops, dict):
+            return [self.compile(ops)]
+        return [self.compile(o) for o in ops]
+
+    def compile_operand(self, node: dict) -> Evaluator:
+        """Compile the single operand of a unary operator."""
+        ops = node.get("operand")
+        if isinstance(ops, list):
+            if len(ops) != 1:
+                raise ElmLoadError(f"{node.get('type')} expects one operand")
+            ops = ops[0]
+        return self.compile(ops)
+
+    def compile_opt(self, node: dict | None) -> Evaluator | None:
+        """Compile an optional child (None stays None)."""
+        return None if node is None else self.compile(node)
+
+    def not_constant(self) -> None:
+        """Mark the node being compiled as dependent on evaluation state (no folding)."""
+        if self._frames:
+            self._frames[-1][0] = False
+
+    # -- resolution ------------------------------------------------------------------------
+    def resolve_library(self, library_name: str | None, node: dict | None = None) -> Any:
+        """The library a reference points to: this one, or an include by local identifier."""
+        if not library_name:
+            return self.library
+        lib = self.library.includes.get(library_name)
+        if lib is None:
+            where = f" at {node.get('locator', '?')}" if node else ""
+            raise ElmLoadError(
+                f"{self.library.name}: unknown included library {library_name!r}{where}"
+            )
+        return lib

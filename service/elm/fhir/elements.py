@@ -1,0 +1,208 @@
+"""FHIR R4 element access on plain JSON dicts, specialised at compile time.
+
+- Choice elements (`value[x]`): the ELM result type of a Property lists the choices
+  (ChoiceTypeSpecifier), so the candidate JSON keys (`valueQuantity`, `valueString`, ...) are
+  computed once. The value is returned wrapped in `FhirChoice`, which remembers the chosen
+  FHIR type so that `as FHIR.Quantity` / `is FHIR.dateTime` work; `As`/`Is` directly on a
+  choice property compile to a single key lookup.
+- Primitives: a FHIR primitive element is its raw JSON value; `.value` on it (as FHIRHelpers
+  does) converts to the System type (dates and times parsed, decimals as Decimal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from service.elm.compiler import Compiler, Evaluator, spec_name
+
+FHIR_STRINGS = frozenset(
+    [
+        "string",
+        "code",
+        "id",
+        "uri",
+        "url",
+        "canonical",
+        "oid",
+        "uuid",
+        "markdown",
+        "base64Binary",
+        "xhtml",
+    ]
+)
+FHIR_INTEGERS = frozenset(("integer", "positiveInt", "unsignedInt", "integer64"))
+FHIR_PRIMITIVES = (
+    FHIR_STRINGS
+    | FHIR_INTEGERS
+    | frozenset(("boolean", "decimal", "date", "dateTime", "instant", "time"))
+)
+
+
+class FhirChoice:
+    """A value read from a choice element, tagged with the FHIR type the data chose."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, type_: str, value: Any) -> None:
+        self.type = type_
+        self.value = value
+
+    def cql_property(self, name: str) -> Any:
+        from service.elm.ops.structured import get_property
+
+        return get_property(self.value, name)
+
+    def cql_equal(self, other: Any) -> bool | None:
+        from service.elm import semantics
+
+        return semantics.equal(self.value, unwrap(other))
+
+    def cql_equivalent(self, other: Any) -> bool:
+        from service.elm import semantics
+
+        return semantics.equivalent(self.value, unwrap(other))
+
+    def __repr__(self) -> str:
+        return f"FhirChoice({self.type}, {self.value!r})"
+
+
+def unwrap(v: Any) -> Any:
+    """The JSON value inside a FhirChoice (other values unchanged)."""
+    return v.value if isinstance(v, FhirChoice) else v
+
+
+def choice_key(element: str, fhir_type: str) -> str:
+    """JSON key of a choice element for one type: ('value', 'dateTime') -> 'valueDateTime'."""
+    return element + fhir_type[:1].upper() + fhir_type[1:]
+
+
+def choice_lookup(obj: dict, name: str) -> Any:
+    """Find `name[x]` in a FHIR JSON object without type information (slow path)."""
+    n = len(name)
+    for k, v in obj.items():
+        if len(k) > n and k.startswith(name) and k[n].isupper():
+            t = k[n:]
+            lowered = t[:1].lower() + t[1:]
+            return FhirChoice(lowered if lowered in FHIR_PRIMITIVES else t, v)
+    return None
+
+
+def _fhir_local(type_name: str | None) -> str | None:
+    if type_name and type_name.startswith("FHIR."):
+        return type_name[5:]
+    return None
+
+
+def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
+    """Converter from a FHIR primitive's JSON value to its System value."""
+    from service.elm.datatypes.temporal import Date, DateTime, Time
+
+    if fhir_type in FHIR_STRINGS:
+        return lambda v: v if isinstance(v, str) or v is None else str(v)
+    if fhir_type in FHIR_INTEGERS:
+        return lambda v: v if v is None or isinstance(v, int) else int(v)
+    if fhir_type == "boolean":
+        return lambda v: v
+    if fhir_type == "decimal":
+
+        def dec(v: Any) -> Any:
+            if v is None or isinstance(v, Decimal):
+                return v
+            return Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+
+        return dec
+    if fhir_type in ("dateTime", "instant"):
+        return lambda v: DateTime.parse(v) if isinstance(v, str) else v
+    if fhir_type == "date":
+        return lambda v: Date.parse(v) if isinstance(v, str) else v
+    if fhir_type == "time":
+        return lambda v: Time.parse(v) if isinstance(v, str) else v
+    return None
+
+
+def _choices(node: dict) -> list[str] | None:
+    spec = node.get("resultTypeSpecifier")
+    if not spec or spec.get("type") != "ChoiceTypeSpecifier":
+        return None
+    out = []
+    for ch in spec.get("choice") or spec.get("type") or []:
+        name = _fhir_local(spec_name(ch))
+        if name is None:
+            return None
+        out.append(name)
+    return out
+
+
+def compile_fhir_property(
+    node: dict, source: Evaluator, source_type: str | None, c: Compiler
+) -> Evaluator | None:
+    """A specialised evaluator for FHIR element access, or None for generic access."""
+    path = node["path"]
+    local = _fhir_local(source_type)
+    if local is not None and path == "value" and local in FHIR_PRIMITIVES:
+        conv = primitive_converter(local)
+        if conv is not None:
+
+            def primitive_value(ctx: Any) -> Any:
+                v = source(ctx)
+                if v is None:
+                    return None
+                if isinstance(v, FhirChoice):
+                    v = v.value
+                return conv(v)
+
+            return primitive_value
+    choices = _choices(node)
+    if choices and "." not in path:
+        keys = [(choice_key(path, t), t) for t in choices]
+
+        def choice(ctx: Any) -> Any:
+            obj = source(ctx)
+            if obj is None:
+                return None
+            if isinstance(obj, FhirChoice):
+                obj = obj.value
+            if not isinstance(obj, dict):
+                return None
+            for key, t in keys:
+                v = obj.get(key)
+                if v is not None:
+                    return FhirChoice(t, v)
+            return None
+
+        return choice
+    return None
+
+
+def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | None:
+    """`As`/`Is` applied directly to a choice Property: one key lookup, no wrapper."""
+    operand = node.get("operand")
+    if not isinstance(operand, dict) or operand.get("type") != "Property":
+        return None
+    if "." in operand.get("path", "") or not _choices(operand):
+        return None
+    local = _fhir_local(target)
+    if local is None:
+        return None
+    key = choice_key(operand["path"], local)
+    if operand.get("scope") is not None:
+        scope = operand["scope"]
+        c.not_constant()
+
+        def src(ctx: Any) -> Any:
+            return ctx.vars.get(scope)
+
+    else:
+        src = c.compile(operand["source"])
+
+    def cast(ctx: Any) -> Any:
+        obj = src(ctx)
+        if isinstance(obj, FhirChoice):
+            obj = obj.value
+        if not isinstance(obj, dict):
+            return None
+        return obj.get(key)
+
+    return cast

@@ -1,0 +1,460 @@
+"""List operators.
+
+The set operators shared with intervals (`Union`, `Intersect`, `Except`, `Includes`,
+`IncludedIn`, `Contains`, `In`, proper variants) are registered once in `intervals.py`, which
+calls the `list_*` functions below for list operands. Membership and de-duplication use CQL
+equality from `service.elm.semantics`, with two nulls counting as the same element.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+from typing import Any
+
+from service.elm import semantics
+from service.elm.compiler import Compiler, Evaluator
+from service.elm.datatypes.tuples import Tuple
+from service.elm.errors import CqlError
+from service.elm.registry import operator
+
+_equal = semantics.equal
+
+
+def _hash_key(x: Any) -> Any:
+    """A hashable identity for simple values (None when equality needs the slow path)."""
+    t = type(x)
+    if t is str or t is bool or t is int:
+        return (t, x)
+    if t is Decimal:
+        return (int, x) if x == x.to_integral_value() else (Decimal, x.normalize())
+    if x is None:
+        return (None, None)
+    return None
+
+
+def same_element(a: Any, b: Any) -> bool:
+    """Element identity for list operations: CQL equality, with null matching null."""
+    if a is None or b is None:
+        return a is None and b is None
+    return _equal(a, b) is True
+
+
+def distinct(items: list) -> list:
+    """Remove duplicates (first occurrence kept) using CQL equality; nulls collapse to one."""
+    seen: set = set()
+    out: list = []
+    slow: list = []
+    for x in items:
+        k = _hash_key(x)
+        if k is not None:
+            if k in seen:
+                continue
+            seen.add(k)
+            out.append(x)
+            continue
+        if any(same_element(x, y) for y in slow):
+            continue
+        slow.append(x)
+        out.append(x)
+    return out
+
+
+def list_contains(lst: list | None, x: Any) -> bool | None:
+    """`lst contains x` (and `x in lst`): null list -> false; null element matches null."""
+    if lst is None:
+        return False
+    k = _hash_key(x)
+    if k is not None and x is not None:
+        for y in lst:
+            if type(y) is type(x) and y == x:
+                return True
+    return any(same_element(x, y) for y in lst)
+
+
+def list_in(x: Any, lst: list | None) -> bool | None:
+    return list_contains(lst, x)
+
+
+def list_includes(a: list | None, b: list | None) -> bool | None:
+    """Every element of `b` is in `a`."""
+    if a is None or b is None:
+        return None
+    return all(list_contains(a, y) for y in b)
+
+
+def list_included_in(a: list | None, b: list | None) -> bool | None:
+    return list_includes(b, a)
+
+
+def list_proper_includes(a: list | None, b: list | None) -> bool | None:
+    """`a` includes `b` and has at least one element `b` does not."""
+    if a is None or b is None:
+        return None
+    return list_includes(a, b) is True and len(distinct(a)) > len(distinct(b))
+
+
+def list_proper_included_in(a: list | None, b: list | None) -> bool | None:
+    return list_proper_includes(b, a)
+
+
+def list_union(a: list | None, b: list | None) -> list | None:
+    """Distinct elements of both lists (a null list counts as empty)."""
+    if a is None and b is None:
+        return None
+    return distinct((a or []) + (b or []))
+
+
+def list_intersect(a: list | None, b: list | None) -> list | None:
+    if a is None or b is None:
+        return None
+    return distinct([x for x in a if list_contains(b, x)])
+
+
+def list_except(a: list | None, b: list | None) -> list | None:
+    if a is None:
+        return None
+    if b is None:
+        return distinct(a)
+    return distinct([x for x in a if not list_contains(b, x)])
+
+
+# -- selectors and basic operators --------------------------------------------------------
+
+
+@operator("List")
+def compile_list(node: dict, c: Compiler) -> Evaluator:
+    elements = [c.compile(e) for e in node.get("element") or []]
+    if not elements:
+        return lambda ctx: []
+    return lambda ctx: [e(ctx) for e in elements]
+
+
+@operator("Exists")
+def compile_exists(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def exists(ctx: Any) -> bool:
+        v = a(ctx)
+        if not v:
+            return False
+        return any(x is not None for x in v)
+
+    return exists
+
+
+@operator("SingletonFrom")
+def compile_singleton_from(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def singleton(ctx: Any) -> Any:
+        v = a(ctx)
+        if not v:
+            return None
+        if len(v) > 1:
+            raise CqlError("SingletonFrom: the list has more than one element")
+        return v[0]
+
+    return singleton
+
+
+def _source(node: dict, c: Compiler) -> Evaluator:
+    return c.compile(node["source"]) if "source" in node else c.compile_operand(node)
+
+
+@operator("First")
+def compile_first(node: dict, c: Compiler) -> Evaluator:
+    src = _source(node, c)
+
+    def first(ctx: Any) -> Any:
+        v = src(ctx)
+        return v[0] if v else None
+
+    return first
+
+
+@operator("Last")
+def compile_last(node: dict, c: Compiler) -> Evaluator:
+    src = _source(node, c)
+
+    def last(ctx: Any) -> Any:
+        v = src(ctx)
+        return v[-1] if v else None
+
+    return last
+
+
+@operator("Slice")
+def compile_slice(node: dict, c: Compiler) -> Evaluator:
+    src = c.compile(node["source"])
+    start = c.compile(node["startIndex"]) if node.get("startIndex") is not None else None
+    end = c.compile(node["endIndex"]) if node.get("endIndex") is not None else None
+
+    def slice_(ctx: Any) -> Any:
+        v = src(ctx)
+        if v is None:
+            return None
+        s = start(ctx) if start is not None else None
+        e = end(ctx) if end is not None else None
+        s = 0 if s is None else s
+        if e is None:
+            return v[s:] if s >= 0 else []
+        if s < 0 or e < s:
+            return []
+        return v[s:e]
+
+    return slice_
+
+
+@operator("IndexOf")
+def compile_index_of(node: dict, c: Compiler) -> Evaluator:
+    src = c.compile(node["source"])
+    elem = c.compile(node["element"])
+
+    def index_of(ctx: Any) -> int | None:
+        v = src(ctx)
+        x = elem(ctx)
+        if v is None or x is None:
+            return None
+        for i, y in enumerate(v):
+            if _equal(x, y) is True:
+                return i
+        return -1
+
+    return index_of
+
+
+@operator("Flatten")
+def compile_flatten(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def flatten(ctx: Any) -> list | None:
+        v = a(ctx)
+        if v is None:
+            return None
+        out: list = []
+        for x in v:
+            if isinstance(x, list):
+                out.extend(x)
+            else:
+                out.append(x)
+        return out
+
+    return flatten
+
+
+@operator("Distinct")
+def compile_distinct(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def distinct_(ctx: Any) -> list | None:
+        v = a(ctx)
+        return None if v is None else distinct(v)
+
+    return distinct_
+
+
+def compare_for_sort(a: Any, b: Any) -> int:
+    """Total order for sorting: nulls first, then CQL ordering (uncertain counts as equal)."""
+    if a is None:
+        return 0 if b is None else -1
+    if b is None:
+        return 1
+    r = semantics.compare(a, b)
+    return 0 if r is None else r
+
+
+def sort_key(fn: Any = None) -> Any:
+    if fn is None:
+        return functools.cmp_to_key(compare_for_sort)
+    return functools.cmp_to_key(lambda a, b: compare_for_sort(fn(a), fn(b)))
+
+
+@operator("Sort")
+def compile_sort(node: dict, c: Compiler) -> Evaluator:
+    src = c.compile(node["source"])
+    sorter = compile_sort_clause(node.get("by") or [], c)
+
+    def sort(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        return sorter(ctx, list(v))
+
+    return sort
+
+
+def compile_sort_clause(by: list[dict], c: Compiler) -> Any:
+    """A function (ctx, items) -> sorted items for a list of ByDirection/ByExpression/ByColumn
+    items (applied as a stable multi-key sort, last key first)."""
+    keys: list[tuple[Any, bool]] = []
+    for item in by:
+        desc = str(item.get("direction", "asc")).lower().startswith("desc")
+        t = item.get("type")
+        if t == "ByExpression":
+            expr = c.compile(item["expression"])
+            keys.append((("expr", expr), desc))
+        elif t == "ByColumn":
+            from service.elm.ops.structured import property_getter
+
+            keys.append((("col", property_getter(item["path"])), desc))
+        else:
+            keys.append((None, desc))
+
+    def sorter(ctx: Any, items: list) -> list:
+        for key, desc in reversed(keys):
+            if key is None:
+                items.sort(key=sort_key(), reverse=desc)
+            elif key[0] == "col":
+                get = key[1]
+                items.sort(key=sort_key(get), reverse=desc)
+            else:
+                expr = key[1]
+                vars_ = ctx.vars
+                saved = vars_.get("$this")
+
+                def value_of(x: Any, expr: Any = expr, vars_: Any = vars_) -> Any:
+                    vars_["$this"] = x
+                    return expr(ctx)
+
+                decorated = [(value_of(x), x) for x in items]
+                vars_["$this"] = saved
+                decorated.sort(key=lambda p: sort_key()(p[0]), reverse=desc)
+                items = [x for _, x in decorated]
+        return items
+
+    return sorter
+
+
+def _scoped(node: dict, c: Compiler, key: str) -> tuple[Evaluator, Evaluator, str]:
+    src = c.compile(node["source"])
+    body = c.compile(node[key])
+    return src, body, node.get("scope") or "$this"
+
+
+@operator("Filter")
+def compile_filter(node: dict, c: Compiler) -> Evaluator:
+    src, cond, scope = _scoped(node, c, "condition")
+
+    def filter_(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        vars_ = ctx.vars
+        saved = vars_.get(scope)
+        out = []
+        for x in v:
+            vars_[scope] = x
+            if cond(ctx) is True:
+                out.append(x)
+        vars_[scope] = saved
+        return out
+
+    return filter_
+
+
+@operator("ForEach")
+def compile_for_each(node: dict, c: Compiler) -> Evaluator:
+    src, elem, scope = _scoped(node, c, "element")
+
+    def for_each(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        vars_ = ctx.vars
+        saved = vars_.get(scope)
+        out = []
+        for x in v:
+            vars_[scope] = x
+            r = elem(ctx)
+            if r is not None:
+                out.append(r)
+        vars_[scope] = saved
+        return out
+
+    return for_each
+
+
+@operator("Repeat")
+def compile_repeat(node: dict, c: Compiler) -> Evaluator:
+    src, elem, scope = _scoped(node, c, "element")
+
+    def repeat(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        vars_ = ctx.vars
+        saved = vars_.get(scope)
+        out = distinct(list(v))
+        frontier = list(out)
+        while frontier:
+            nxt = []
+            for x in frontier:
+                vars_[scope] = x
+                r = elem(ctx)
+                for y in r if isinstance(r, list) else [r]:
+                    if y is not None and not list_contains(out, y):
+                        out.append(y)
+                        nxt.append(y)
+            frontier = nxt
+        vars_[scope] = saved
+        return out
+
+    return repeat
+
+
+@operator("Current")
+def compile_current(node: dict, c: Compiler) -> Evaluator:
+    scope = node.get("scope") or "$this"
+    c.not_constant()
+    return lambda ctx: ctx.vars.get(scope)
+
+
+@operator("Iteration")
+def compile_iteration(node: dict, c: Compiler) -> Evaluator:
+    c.not_constant()
+    return lambda ctx: ctx.vars.get("$index")
+
+
+@operator("Total")
+def compile_total(node: dict, c: Compiler) -> Evaluator:
+    c.not_constant()
+    return lambda ctx: ctx.vars.get("$total")
+
+
+@operator("Times")
+def compile_times(node: dict, c: Compiler) -> Evaluator:
+    a, b = c.compile_operands(node)
+
+    def times(ctx: Any) -> list | None:
+        x, y = a(ctx), b(ctx)
+        if x is None or y is None:
+            return None
+        return [Tuple({**t1, **t2}) for t1 in x for t2 in y]
+
+    return times
+
+
+@operator("Descendants")
+def compile_descendants(node: dict, c: Compiler) -> Evaluator:
+    src = _source(node, c)
+
+    def descendants(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        out: list = []
+        stack = [v]
+        while stack:
+            x = stack.pop()
+            children = list(x.values()) if isinstance(x, dict) else x if isinstance(x, list) else []
+            for ch in children:
+                if isinstance(ch, list):
+                    stack.extend(ch)
+                    out.extend(ch)
+                elif ch is not None:
+                    out.append(ch)
+                    stack.append(ch)
+        return out
+
+    return descendants

@@ -1,0 +1,1 @@
+"""Runtime: per-evaluation context, loaded libraries and the engine facade."""
