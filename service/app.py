@@ -1,0 +1,147 @@
+"""Flask application factory: settings, content, store, blueprints, CORS, errors, probes, metrics.
+
+`create_app()` loads everything once (the KnowledgeBase with its compiled logic, the discovery
+document, key sets, the HTTP session); under gunicorn with `preload_app` that happens once in the
+master and is shared by the forked workers. Every error is answered as an OperationOutcome JSON
+body, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from service.cdshooks import CdsRuntime, create_blueprint
+from service.cdshooks.errors import ApiError, outcome_response
+from service.config import Settings
+from service.observability import configure_logging, log_event, standard_metrics
+from service.store import Store, open_store
+
+log = logging.getLogger("service.app")
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+    429: "throttled",
+}
+
+
+def create_app(
+    config: Settings | None = None,
+    *,
+    knowledge=None,
+    apply: Callable | None = None,
+    store: Store | None = None,
+) -> Flask:
+    settings = config or Settings.from_env()
+    configure_logging(settings.log_level)
+    if not settings.auth_enabled:
+        log_event(
+            log,
+            "CDS_AUTH=off: client JWTs are NOT verified; use only for local development",
+            logging.WARNING,
+        )
+    if knowledge is None:
+        from service.knowledge import KnowledgeBase
+
+        knowledge = KnowledgeBase.load(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
+    if apply is None:
+        from service.apply import apply_plan_definition as apply
+    store = store or open_store(settings)
+    metrics = standard_metrics()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.extensions["cds"] = runtime = CdsRuntime(settings, knowledge, apply, store, metrics)
+    app.extensions["cds_store"] = store
+    app.register_blueprint(create_blueprint(runtime))
+    openapi_body = OPENAPI_PATH.read_text()
+    cors_any = "*" in settings.cors_origins
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _cors_and_metrics(resp: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if cors_any:
+            resp.headers["Access-Control-Allow-Origin"] = "*"
+        elif origin and origin in settings.cors_origins:
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Vary"] = "Origin"
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        resp.headers["Access-Control-Max-Age"] = "86400"
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.inc("cds_http_requests_total", route=route, status=str(resp.status_code))
+        return resp
+
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError) -> Response:
+        return outcome_response(e.status, e.code, e.diagnostics, e.details, e.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        diagnostics = {
+            404: "not found",
+            405: f"method {request.method} not allowed here",
+            413: f"request body larger than {settings.max_request_bytes} bytes",
+        }.get(status, e.name)
+        headers = {}
+        if status == 405 and e.get_response().headers.get("Allow"):
+            headers["Allow"] = e.get_response().headers["Allow"]
+        return outcome_response(
+            status, ISSUE_CODES.get(status, "exception"), diagnostics, None, headers
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        log_event(
+            log,
+            "unhandled error",
+            logging.ERROR,
+            error=type(e).__name__,
+            where=where,
+            path=request.path,
+        )
+        return outcome_response(500, "exception", "internal error")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response('{"status":"ok"}', mimetype="application/json")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        checks = {"store": store.ping(), "content": bool(runtime.services)}
+        ok = all(checks.values())
+        body = json.dumps({"status": "ready" if ok else "not-ready", "checks": checks})
+        return Response(body, status=200 if ok else 503, mimetype="application/json")
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(openapi_body, mimetype="application/json")
+
+    return app

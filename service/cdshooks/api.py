@@ -1,0 +1,315 @@
+"""The CDS Hooks HTTP endpoints: discovery, invocation and feedback.
+
+Everything is prepared in `CdsRuntime.__init__` (services, prefetch templates, schemas, key
+sets, HTTP session); a request only parses its JSON once, validates the envelope, resolves the
+prefetch, runs $apply on the loaded content and maps the RequestGroup to cards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, g, request
+from marshmallow import ValidationError
+
+from service.cdshooks.cards import CardContext, build_response
+from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services
+from service.cdshooks.errors import ApiError, flatten_messages
+from service.cdshooks.prefetch import DataUnavailable, resolve
+from service.cdshooks.schemas import CONTEXT_SCHEMAS, FEEDBACK_REQUEST, HOOK_REQUEST
+from service.cdshooks.security import AuthError, JwtVerifier, Principal
+from service.config import Settings
+from service.fhirclient import (
+    FhirAccessDenied,
+    FhirClient,
+    FhirSession,
+    OutboundPolicy,
+    bundle_resources,
+)
+from service.observability import Metrics, log_event
+
+log = logging.getLogger("service.cdshooks")
+ORDER_HOOKS = ("order-select", "order-sign")
+
+
+@dataclass
+class LazyFhir:
+    """A FhirSession created (policy checked) only when data must actually be fetched."""
+
+    runtime: CdsRuntime
+    base_url: str
+    token: str | None
+    principal: Principal | None
+    _session: FhirSession | None = None
+
+    def session(self) -> FhirSession:
+        if self._session is None:
+            allow = (
+                self.principal.issuer.fhir_servers
+                if self.principal and self.principal.issuer
+                else ()
+            )
+            base = self.runtime.policy.check(self.base_url, allow)
+            self._session = self.runtime.fhir_client.bind(base, self.token)
+        return self._session
+
+    def fetch(self, query: str) -> list[dict]:
+        self.runtime.metrics.inc("cds_prefetch_fetches_total")
+        return self.session().fetch(query)
+
+    def resources_of(self, bundle: dict) -> list[dict]:
+        return self.session().resources_of(bundle)
+
+
+class CdsRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        kb,
+        apply_fn: Callable,
+        store,
+        metrics: Metrics,
+        fhir_client: FhirClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kb = kb
+        self.apply_fn = apply_fn
+        self.store = store
+        self.metrics = metrics
+        self.services = build_services(kb)
+        self.discovery = {
+            "services": [s.descriptor(h) for s in self.services.values() for h in s.hooks]
+        }
+        self.discovery_body = json.dumps(self.discovery)
+        self.verifier = JwtVerifier(settings, store) if settings.auth_enabled else None
+        self.policy = OutboundPolicy(
+            deployment_allowlist=settings.fhir_server_allowlist,
+            allow_private_addresses=settings.allow_private_fhir_addresses,
+            allow_http=settings.allow_http_fhir,
+        )
+        self.fhir_client = fhir_client or FhirClient(
+            connect_timeout=settings.fhir_connect_timeout,
+            read_timeout=settings.fhir_read_timeout,
+            retries=settings.fhir_retries,
+            max_pages=settings.fhir_max_pages,
+        )
+
+    def invoked_url(self) -> str:
+        if self.settings.external_base_url:
+            return self.settings.external_base_url + request.path
+        return request.base_url
+
+
+def _json_body() -> dict:
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid", "the request body must be a JSON object")
+    return body
+
+
+def _json(data: dict, status: int = 200) -> Response:
+    return Response(
+        json.dumps(data, separators=(",", ":")), status=status, mimetype="application/json"
+    )
+
+
+def create_blueprint(rt: CdsRuntime) -> Blueprint:
+    bp = Blueprint("cdshooks", __name__)
+
+    @bp.before_request
+    def authenticate() -> None:
+        g.principal = None
+        if request.method == "OPTIONS" or rt.verifier is None:
+            return
+        try:
+            g.principal = rt.verifier.verify(request.headers.get("Authorization"), rt.invoked_url())
+        except AuthError as e:
+            rt.metrics.inc("cds_auth_failures_total")
+            log_event(
+                log, "authentication failed", logging.WARNING, reason=e.reason, path=request.path
+            )
+            raise ApiError(
+                401, "login", "authentication failed", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+
+    @bp.get("/cds-services")
+    def discovery() -> Response:
+        return Response(rt.discovery_body, mimetype="application/json")
+
+    @bp.post("/cds-services/<service_id>")
+    def invoke(service_id: str) -> Response:
+        started = time.perf_counter()
+        audit = {"hook_instance": "", "service_id": service_id, "hook": "", "status": 500}
+        try:
+            resp = _invoke(rt, service_id, audit)
+            audit["status"] = resp.status_code
+            return resp
+        except ApiError as e:
+            audit["status"] = e.status
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            if service_id in rt.services:
+                rt.metrics.observe("cds_request_duration_seconds", elapsed, service=service_id)
+                _audit(rt, audit, elapsed)
+
+    @bp.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id: str) -> Response:
+        if service_id not in rt.services:
+            raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
+        body = _json_body()
+        try:
+            data = FEEDBACK_REQUEST.load(body)
+        except ValidationError as e:
+            raise ApiError(
+                400, "invalid", "invalid feedback", flatten_messages(e.messages)
+            ) from None
+        stored = 0
+        for item in data["feedback"]:
+            if rt.store.record_feedback(service_id, item):
+                stored += 1
+                rt.metrics.inc("cds_feedback_total", service=service_id, outcome=item["outcome"])
+        log_event(
+            log,
+            "feedback",
+            service=service_id,
+            items=len(data["feedback"]),
+            stored=stored,
+            duplicates=len(data["feedback"]) - stored,
+        )
+        return _json({})
+
+    return bp
+
+
+def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
+    svc = rt.services.get(service_id)
+    if svc is None:
+        raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
+    body = _json_body()
+    if isinstance(body.get("hookInstance"), str):
+        audit["hook_instance"] = body["hookInstance"][:64]
+    try:
+        env = HOOK_REQUEST.load(body)
+    except ValidationError as e:
+        raise ApiError(
+            400, "invalid", "invalid CDS Hooks request", flatten_messages(e.messages)
+        ) from None
+    hook = env["hook"]
+    audit["hook"] = hook[:64]
+    if hook not in CONTEXT_SCHEMAS:
+        raise ApiError(
+            400,
+            "not-supported",
+            f"hook {hook!r} is not supported; supported hooks: {', '.join(SUPPORTED_HOOKS)}",
+        )
+    if hook not in svc.hooks:
+        raise ApiError(
+            400,
+            "not-supported",
+            f"service {service_id!r} is not registered for hook {hook!r} "
+            f"(its hooks: {', '.join(svc.hooks)})",
+        )
+    try:
+        context = CONTEXT_SCHEMAS[hook].load(env["context"])
+    except ValidationError as e:
+        raise ApiError(
+            400, "invalid", "invalid context", flatten_messages(e.messages, "context")
+        ) from None
+    audit["patient_id"] = context["patientId"]
+    audit["user_id"] = context["userId"]
+    principal: Principal | None = g.get("principal")
+    audit["issuer"] = principal.iss if principal else None
+
+    fhir = None
+    if env.get("fhirServer"):
+        token = (env.get("fhirAuthorization") or {}).get("access_token")
+        fhir = LazyFhir(rt, env["fhirServer"], token, principal)
+    try:
+        data = resolve(svc.prefetch, env.get("prefetch"), context, fhir)
+    except DataUnavailable as e:
+        log_event(log, "prefetch unavailable", logging.WARNING, service=service_id, keys=e.keys)
+        raise ApiError(
+            412,
+            "incomplete",
+            "required patient data could not be obtained: provide the prefetch or a reachable, "
+            "allowed fhirServer",
+            [f"prefetch key {k!r} unavailable" for k in e.keys] + [e.reason],
+        ) from None
+    except FhirAccessDenied as e:  # pragma: no cover - resolve converts these
+        raise ApiError(412, "forbidden", str(e)) from None
+
+    resources = data.resources
+    parameters: dict = {}
+    if hook in ORDER_HOOKS:
+        resources = resources + bundle_resources(context["draftOrders"])
+        if hook == "order-select":
+            parameters["Selections"] = list(context["selections"])
+    user = context["userId"]
+    result = rt.apply_fn(
+        rt.kb,
+        svc.plan_definition,
+        subject=f"Patient/{context['patientId']}",
+        data=resources,
+        encounter=f"Encounter/{context['encounterId']}" if context.get("encounterId") else None,
+        practitioner=user if user.startswith(("Practitioner/", "PractitionerRole/")) else None,
+        parameters=parameters or None,
+        now=None,
+        trigger=hook,
+    )
+    if result.issues:
+        log_event(
+            log, "apply issues", logging.WARNING, service=service_id, issues=len(result.issues)
+        )
+    out = build_response(
+        result.request_group,
+        result.resources,
+        CardContext(
+            service_id=service_id,
+            patient_id=context["patientId"],
+            plan_definition=svc.plan_definition,
+            smart_app_url=rt.settings.smart_app_url,
+        ),
+    )
+    for card in out["cards"]:
+        rt.metrics.inc("cds_cards_total", service=service_id, indicator=card["indicator"])
+    audit["cards"] = len(out["cards"])
+    audit["indicators"] = [c["indicator"] for c in out["cards"]]
+    audit["card_uuids"] = [c["uuid"] for c in out["cards"]]
+    audit["fetched"] = data.fetched
+    return _json(out)
+
+
+def _audit(rt: CdsRuntime, audit: dict, elapsed: float) -> None:
+    record = {
+        "at": time.time(),
+        "cards": 0,
+        "indicators": [],
+        "card_uuids": [],
+        **audit,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
+    try:
+        rt.store.record_audit(record)
+    except Exception as e:
+        log_event(log, "audit write failed", logging.ERROR, error=type(e).__name__)
+    log_event(
+        log,
+        "hook invocation",
+        service=record["service_id"],
+        hook=record["hook"],
+        hook_instance=record["hook_instance"],
+        status=record["status"],
+        cards=record["cards"],
+        indicators=record["indicators"],
+        fetched=audit.get("fetched", []),
+        duration_ms=record["duration_ms"],
+    )

@@ -1,0 +1,218 @@
+"""CDS services derived from the loaded PlanDefinitions, and their prefetch templates.
+
+- One service per PlanDefinition (id = the PlanDefinition's id), listed once for every hook named
+  by a `named-event` trigger of any of its top-level actions (every trigger, not only the first).
+- Prefetch templates are generated from the content's data requirements
+  (`KnowledgeBase.data_requirements(pd)`): one search per DataRequirement, with `code:in=` for
+  ValueSet code filters, `code=system|code,...` for direct codes, and a lower date bound where the
+  requirement only looks back a bounded time. The Patient is always prefetched.
+
+Date bounds are computed when the service starts (relative look-backs become `ge<date>`). The
+bound only moves earlier with time for a client that cached the discovery document, so the data
+a stale template returns is a superset of what the logic needs, never less.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import quote
+
+from service.observability import log_event
+
+log = logging.getLogger("service.cdshooks.discovery")
+
+SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign")
+PATIENT_KEY = "patient"
+PATIENT_TEMPLATE = "Patient/{{context.patientId}}"
+
+# (resource type, element path) → search parameter for code filters.
+CODE_PARAMS = {
+    "code": "code",
+    "medication": "code",
+    "medicationCodeableConcept": "code",
+    "category": "category",
+    "type": "type",
+    "vaccineCode": "vaccine-code",
+    "bodySite": "body-site",
+    "reasonCode": "reason-code",
+    "clinicalStatus": "clinical-status",
+    "status": "status",
+    "severity": "severity",
+}
+# (resource type, element path) → search parameter for date filters.
+DATE_PARAMS = {
+    ("Condition", "onset"): "onset-date",
+    ("Condition", "recordedDate"): "recorded-date",
+    ("Condition", "abatement"): "abatement-date",
+    ("Observation", "effective"): "date",
+    ("Observation", "issued"): "date",
+    ("Procedure", "performed"): "date",
+    ("MedicationRequest", "authoredOn"): "authoredon",
+    ("MedicationStatement", "effective"): "effective",
+    ("MedicationAdministration", "effective"): "effective-time",
+    ("ServiceRequest", "authoredOn"): "authored",
+    ("Encounter", "period"): "date",
+    ("DiagnosticReport", "effective"): "date",
+    ("Immunization", "occurrence"): "date",
+    ("AllergyIntolerance", "recordedDate"): "date",
+    ("Appointment", "start"): "date",
+}
+DURATION_DAYS = {"a": 366, "mo": 31, "wk": 7, "d": 1, "h": 1, "min": 1, "s": 1}
+
+
+@dataclass
+class CdsService:
+    id: str
+    hooks: tuple[str, ...]
+    plan_definition: dict
+    title: str
+    description: str
+    prefetch: dict[str, str] = field(default_factory=dict)
+    usage_requirements: str | None = None
+
+    def descriptor(self, hook: str) -> dict:
+        d = {"hook": hook, "title": self.title, "description": self.description, "id": self.id}
+        if self.prefetch:
+            d["prefetch"] = dict(self.prefetch)
+        if self.usage_requirements:
+            d["usageRequirements"] = self.usage_requirements
+        pd = self.plan_definition
+        ext = {k: pd[k] for k in ("url", "version") if pd.get(k)}
+        if ext:
+            d["extension"] = {"dilation-cds-plandefinition": ext}
+        return d
+
+
+def named_event_triggers(pd: dict) -> list[str]:
+    hooks: list[str] = []
+    for action in pd.get("action") or ():
+        for trig in action.get("trigger") or ():
+            name = trig.get("name")
+            if trig.get("type") == "named-event" and name and name not in hooks:
+                hooks.append(name)
+    return hooks
+
+
+def build_services(kb, today: date | None = None) -> dict[str, CdsService]:
+    today = today or date.today()
+    services: dict[str, CdsService] = {}
+    for pd in kb.plan_definitions:
+        if pd.get("status") == "retired" or not pd.get("id"):
+            continue
+        hooks = []
+        for h in named_event_triggers(pd):
+            if h in SUPPORTED_HOOKS:
+                hooks.append(h)
+            else:
+                log_event(log, "trigger not supported", logging.WARNING, service=pd["id"], hook=h)
+        if not hooks:
+            continue
+        prefetch = prefetch_templates(kb.data_requirements(pd), kb, today)
+        services[pd["id"]] = CdsService(
+            id=pd["id"],
+            hooks=tuple(hooks),
+            plan_definition=pd,
+            title=pd.get("title") or pd.get("name") or pd["id"],
+            description=_plain_description(pd),
+            prefetch=prefetch,
+            usage_requirements=pd.get("usage"),
+        )
+    return services
+
+
+def _plain_description(pd: dict) -> str:
+    text = pd.get("description") or pd.get("purpose") or pd.get("title") or pd["id"]
+    first = text.strip().split("\n\n", 1)[0]
+    return re.sub(r"\s+", " ", first)
+
+
+def prefetch_templates(requirements: list[dict], kb=None, today: date | None = None) -> dict:
+    today = today or date.today()
+    templates: dict[str, str] = {PATIENT_KEY: PATIENT_TEMPLATE}
+    seen = {PATIENT_TEMPLATE}
+    for req in requirements or ():
+        rtype = req.get("type")
+        if not isinstance(rtype, str) or not rtype[:1].isupper() or rtype == "Patient":
+            continue
+        params = [("patient", "{{context.patientId}}")]
+        names = []
+        for cf in req.get("codeFilter") or ():
+            p = _code_param(cf)
+            if p is None:
+                continue
+            if cf.get("valueSet"):
+                params.append((f"{p}:in", cf["valueSet"]))
+                names.append(_slug(cf["valueSet"]))
+            elif cf.get("code"):
+                values = [
+                    f"{c['system']}|{c['code']}" if c.get("system") else c["code"]
+                    for c in cf["code"]
+                    if c.get("code")
+                ]
+                if values:
+                    params.append((p, ",".join(values)))
+                    names.append(_slug(values[0]))
+        for df in req.get("dateFilter") or ():
+            params.extend(_date_params(rtype, df, today))
+        query = rtype + "?" + "&".join(f"{k}={_q(v)}" for k, v in params)
+        if query in seen:
+            continue
+        seen.add(query)
+        key = _unique_key(templates, "-".join([rtype, *names]) if names else rtype)
+        templates[key] = query
+    return templates
+
+
+def _q(value: str) -> str:
+    if value.startswith("{{"):
+        return value
+    return quote(value, safe="/:|,.-_")
+
+
+def _code_param(cf: dict) -> str | None:
+    if cf.get("searchParam"):
+        return cf["searchParam"]
+    path = (cf.get("path") or "").split(".", 1)[0]
+    return CODE_PARAMS.get(path)
+
+
+def _date_params(rtype: str, df: dict, today: date) -> list[tuple[str, str]]:
+    param = df.get("searchParam") or DATE_PARAMS.get((rtype, (df.get("path") or "").split(".")[0]))
+    if not param:
+        return []
+    out = []
+    if isinstance(df.get("valueDuration"), dict):
+        dur = df["valueDuration"]
+        days = DURATION_DAYS.get(dur.get("code") or dur.get("unit"))
+        try:
+            amount = float(dur.get("value"))
+        except (TypeError, ValueError):
+            return []
+        if days is None or amount <= 0:
+            return []
+        lower = today - timedelta(days=int(amount * days) + 1)
+        out.append((param, f"ge{lower.isoformat()}"))
+    elif isinstance(df.get("valuePeriod"), dict):
+        period = df["valuePeriod"]
+        if period.get("start"):
+            out.append((param, f"ge{period['start']}"))
+        if period.get("end"):
+            out.append((param, f"le{period['end']}"))
+    return out
+
+
+def _slug(canonical: str) -> str:
+    tail = canonical.rstrip("/").split("|")[0].rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9]+", "-", tail).strip("-")[:48] or "data"
+
+
+def _unique_key(existing: dict, key: str) -> str:
+    if key not in existing:
+        return key
+    n = 2
+    while f"{key}-{n}" in existing:
+        n += 1
+    return f"{key}-{n}"

@@ -1,0 +1,170 @@
+"""marshmallow schemas for the CDS Hooks 2.0 request envelope, hook contexts and feedback.
+
+Only the envelope is validated here; prefetch resources and draft orders are read as plain dicts
+(no FHIR model validation on the request path: see docs/cds-hooks.md, "Performance").
+Unknown top-level and context fields are kept (the spec allows extensions).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+USER_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
+FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="not a FHIR id")
+
+
+def _user_reference(value: str) -> None:
+    if not REFERENCE.match(value) or value.split("/", 1)[0] not in USER_TYPES:
+        raise ValidationError(f"must be a reference to one of {', '.join(USER_TYPES)} (Type/id)")
+
+
+def _bundle(value: dict) -> None:
+    if value.get("resourceType") != "Bundle":
+        raise ValidationError("must be a FHIR Bundle")
+    entries = value.get("entry", [])
+    if not isinstance(entries, list):
+        raise ValidationError("Bundle.entry must be a list")
+    for i, e in enumerate(entries):
+        res = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+            raise ValidationError(f"entry {i} has no resource")
+
+
+class FhirAuthorizationSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    token_type = fields.String(required=True, validate=validate.Regexp(r"(?i)^bearer$"))
+    expires_in = fields.Integer(required=True, strict=True)
+    scope = fields.String(required=True)
+    subject = fields.String(required=True)
+    patient = fields.String(validate=FHIR_ID)
+
+
+class BaseContextSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    userId = fields.String(required=True, validate=_user_reference)
+    patientId = fields.String(required=True, validate=FHIR_ID)
+    encounterId = fields.String(validate=FHIR_ID)
+
+
+class PatientViewContextSchema(BaseContextSchema):
+    pass
+
+
+class OrderSignContextSchema(BaseContextSchema):
+    draftOrders = fields.Dict(required=True, validate=_bundle)
+
+
+class OrderSelectContextSchema(OrderSignContextSchema):
+    selections = fields.List(
+        fields.String(validate=validate.Regexp(REFERENCE, error="must be Type/id")),
+        required=True,
+    )
+
+    @validates_schema
+    def _selections_are_draft_orders(self, data: dict, **_) -> None:
+        drafts = {
+            f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
+            for e in data["draftOrders"].get("entry", [])
+        }
+        missing = [s for s in data["selections"] if s not in drafts]
+        if missing:
+            raise ValidationError(
+                f"{len(missing)} selection(s) do not name a draft order", "selections"
+            )
+
+
+CONTEXT_SCHEMAS: dict[str, Schema] = {
+    "patient-view": PatientViewContextSchema(),
+    "order-select": OrderSelectContextSchema(),
+    "order-sign": OrderSignContextSchema(),
+}
+
+
+class HookRequestSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    hook = fields.String(required=True)
+    hookInstance = fields.UUID(required=True)
+    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
+    fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
+    context = fields.Dict(required=True)
+    prefetch = fields.Dict(keys=fields.String(), allow_none=True)
+
+    @validates_schema
+    def _server_with_authorization(self, data: dict, **_) -> None:
+        if data.get("fhirAuthorization") and not data.get("fhirServer"):
+            raise ValidationError("required when fhirAuthorization is present", "fhirServer")
+
+
+def _rfc3339(value: str) -> None:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("must be an RFC 3339 date-time") from None
+    if "T" not in value:
+        raise ValidationError("must be an RFC 3339 date-time")
+
+
+class CodingSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    system = fields.String(required=True)
+    code = fields.String(required=True)
+    display = fields.String()
+
+
+class OverrideReasonSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    reason = fields.Nested(CodingSchema)
+    userComment = fields.String()
+
+
+class AcceptedSuggestionSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class FeedbackItemSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    card = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
+    overrideReason = fields.Nested(OverrideReasonSchema)
+    outcomeTimestamp = fields.String(required=True, validate=_rfc3339)
+
+    @validates_schema
+    def _outcome_fields(self, data: dict, **_) -> None:
+        if data["outcome"] == "accepted" and not data.get("acceptedSuggestions"):
+            raise ValidationError("required for accepted outcomes", "acceptedSuggestions")
+        if data["outcome"] == "overridden" and data.get("acceptedSuggestions"):
+            raise ValidationError("not allowed for overridden outcomes", "acceptedSuggestions")
+
+
+class FeedbackRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    feedback = fields.List(
+        fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1, max=100)
+    )
+
+
+HOOK_REQUEST = HookRequestSchema()
+FEEDBACK_REQUEST = FeedbackRequestSchema()

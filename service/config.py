@@ -1,0 +1,169 @@
+"""Service settings, read once from the environment with safe (production) defaults.
+
+Every setting is documented in docs/deploy.md (operators) and docs/security.md (trust settings).
+`Settings.from_env()` is the only place that reads `os.environ`; the app factory receives a
+`Settings` object so that tests build one directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting cannot be understood; the service refuses to start with it."""
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """A CDS client (EHR) allowed to call the service, and what it may make the service do.
+
+    Keys come from a locally configured JWKS (`jwks` inline or `jwks_file`), from an out-of-band
+    configured `jwks_url`, or from the token's `jku` header when that URL is in `jku_allowlist`.
+    `fhir_servers` lists the FHIR base URLs this client may make the service call (with its token).
+    """
+
+    iss: str
+    jwks: dict | None = None
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    jku_allowlist: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrustedIssuer:
+        if not isinstance(d, dict) or not isinstance(d.get("iss"), str) or not d["iss"]:
+            raise ConfigError("each trusted issuer needs an 'iss' string")
+        unknown = set(d) - {"iss", "jwks", "jwks_file", "jwks_url", "jku_allowlist", "fhir_servers"}
+        if unknown:
+            raise ConfigError(f"trusted issuer {d['iss']!r}: unknown keys {sorted(unknown)}")
+        jwks = d.get("jwks")
+        if jwks is not None and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
+            raise ConfigError(f"trusted issuer {d['iss']!r}: 'jwks' must be a JWKS object")
+        return cls(
+            iss=d["iss"],
+            jwks=jwks,
+            jwks_file=d.get("jwks_file"),
+            jwks_url=d.get("jwks_url"),
+            jku_allowlist=tuple(d.get("jku_allowlist") or ()),
+            fhir_servers=tuple(d.get("fhir_servers") or ()),
+        )
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Content loaded once at start-up.
+    content_dir: Path = ROOT / "plandefinitions"
+    cql_dir: Path = ROOT / "cql"
+    # Storage: PostgreSQL when database_url is a postgres URL, SQLite file otherwise.
+    database_url: str | None = None
+    sqlite_path: Path = ROOT / "var" / "cds.sqlite3"
+    # Authentication of CDS clients (JWT). auth_enabled=False is a development-only setting.
+    auth_enabled: bool = True
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    jwt_leeway_seconds: int = 5
+    jwt_max_lifetime_seconds: int = 300
+    jti_retention_seconds: int = 3600
+    jwks_cache_seconds: int = 300
+    jwks_min_refresh_seconds: int = 30
+    # The externally visible base URL (scheme://host[:port][/prefix]) behind a reverse proxy;
+    # the JWT `aud` must equal this base + the invoked path. None: the URL the request arrived at.
+    external_base_url: str | None = None
+    # Outbound FHIR access: base URLs any client may use (in addition to each issuer's list).
+    fhir_server_allowlist: tuple[str, ...] = ()
+    allow_private_fhir_addresses: bool = False
+    allow_http_fhir: bool = False
+    fhir_connect_timeout: float = 2.0
+    fhir_read_timeout: float = 5.0
+    fhir_retries: int = 2
+    fhir_max_pages: int = 10
+    # HTTP surface.
+    cors_origins: tuple[str, ...] = ("*",)
+    max_request_bytes: int = 5 * 1024 * 1024
+    smart_app_url: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url) and self.database_url.split(":", 1)[0] in {
+            "postgres",
+            "postgresql",
+        }
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        issuers = _issuers(env)
+        return cls(
+            content_dir=Path(env.get("CDS_CONTENT_DIR") or cls.content_dir),
+            cql_dir=Path(env.get("CDS_CQL_DIR") or cls.cql_dir),
+            database_url=env.get("DATABASE_URL") or None,
+            sqlite_path=Path(env.get("CDS_SQLITE_PATH") or cls.sqlite_path),
+            auth_enabled=_auth_enabled(env.get("CDS_AUTH")),
+            trusted_issuers=issuers,
+            jwt_leeway_seconds=int(env.get("CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds)),
+            jti_retention_seconds=int(env.get("CDS_JTI_RETENTION_SECONDS", 3600)),
+            jwks_cache_seconds=int(env.get("CDS_JWKS_CACHE_SECONDS", cls.jwks_cache_seconds)),
+            external_base_url=(env.get("CDS_EXTERNAL_BASE_URL") or "").rstrip("/") or None,
+            fhir_server_allowlist=_list(env.get("CDS_FHIR_SERVER_ALLOWLIST")),
+            allow_private_fhir_addresses=_bool(env.get("CDS_FHIR_ALLOW_PRIVATE_ADDRESSES"), False),
+            allow_http_fhir=_bool(env.get("CDS_FHIR_ALLOW_HTTP"), False),
+            fhir_connect_timeout=float(env.get("CDS_FHIR_CONNECT_TIMEOUT", 2.0)),
+            fhir_read_timeout=float(env.get("CDS_FHIR_READ_TIMEOUT", 5.0)),
+            fhir_retries=int(env.get("CDS_FHIR_RETRIES", 2)),
+            fhir_max_pages=int(env.get("CDS_FHIR_MAX_PAGES", 10)),
+            cors_origins=_list(env.get("CDS_CORS_ORIGINS", "*")) or ("*",),
+            max_request_bytes=int(env.get("CDS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)),
+            smart_app_url=env.get("CDS_SMART_APP_URL") or None,
+            log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _auth_enabled(value: str | None) -> bool:
+    """CDS_AUTH=jwt (default) verifies client JWTs; CDS_AUTH=off is for development only."""
+    v = (value or "jwt").strip().lower()
+    if v == "jwt":
+        return True
+    if v == "off":
+        return False
+    raise ConfigError("CDS_AUTH must be 'jwt' (default) or 'off' (development only)")
+
+
+def _issuers(env: dict[str, str]) -> tuple[TrustedIssuer, ...]:
+    """CDS_TRUSTED_ISSUERS (inline JSON list) and/or CDS_TRUSTED_ISSUERS_FILE (path to one)."""
+    raw: list = []
+    if env.get("CDS_TRUSTED_ISSUERS"):
+        try:
+            raw += json.loads(env["CDS_TRUSTED_ISSUERS"])
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"CDS_TRUSTED_ISSUERS is not JSON: {e}") from None
+    if env.get("CDS_TRUSTED_ISSUERS_FILE"):
+        try:
+            raw += json.loads(Path(env["CDS_TRUSTED_ISSUERS_FILE"]).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"CDS_TRUSTED_ISSUERS_FILE unreadable: {e}") from None
+    if not isinstance(raw, list):
+        raise ConfigError("trusted issuers must be a JSON list")
+    return tuple(TrustedIssuer.from_dict(d) for d in raw)
