@@ -18,9 +18,13 @@ LONG_MAX = 2**63 - 1
 
 #: Arithmetic context: enough precision that rounding to 8 places happens only once, at the end.
 DECIMAL_CONTEXT = decimal.Context(prec=60, rounding=ROUND_HALF_UP, Emax=999999, Emin=-999999)
-DECIMAL_MAX = Decimal("99999999999999999999.99999999")
+#: Range check for Decimal results: |x| < 10^28 (the conformance tests' limit).
+DECIMAL_MAX = Decimal("9999999999999999999999999999.99999999")
 DECIMAL_MIN = -DECIMAL_MAX
 DECIMAL_STEP = Decimal("0.00000001")
+#: `maximum Decimal` / `minimum Decimal` as the CQL specification and reference engine define them.
+DECIMAL_MAX_VALUE = Decimal("99999999999999999999.99999999")
+DECIMAL_MIN_VALUE = -DECIMAL_MAX_VALUE
 _QUANTUM = DECIMAL_STEP
 
 

@@ -17,7 +17,9 @@ from service.elm.compiler import Compiler, Evaluator, spec_name
 from service.elm.datatypes.numbers import (
     DECIMAL_CONTEXT,
     DECIMAL_MAX,
+    DECIMAL_MAX_VALUE,
     DECIMAL_MIN,
+    DECIMAL_MIN_VALUE,
     DECIMAL_STEP,
     INT_MAX,
     INT_MIN,
@@ -248,16 +250,41 @@ def _quantity_value_map(q: Any, fn: Callable[[Decimal], Any]) -> Any:
     return type(q)(value, q.unit)
 
 
-operator("Negate")(_unary("Negate", lambda x: -x, _exact(D.minus), "negate"))
+_negate = _unary("Negate", lambda x: -x, _exact(D.minus), "negate")
+
+
+@operator("Negate")
+def compile_negate(node: dict, c: Compiler) -> Evaluator:
+    """`-literal` is folded into one literal so that `-2147483648` is a valid Integer."""
+    from service.elm.ops.literals import literal_evaluator, literal_value
+
+    operand = node.get("operand")
+    if isinstance(operand, dict) and operand.get("type") == "Literal":
+        return literal_evaluator(literal_value(operand, negate=True))
+    return _negate(node, c)
+
+
+def _integral(rounding: str) -> Callable[[Decimal], int | None]:
+    return lambda x: check_int(int(x.to_integral_value(rounding=rounding)))
+
+
 operator("Abs")(_unary("Abs", abs, _exact(D.abs), "abs"))
 operator("Ceiling")(
-    _unary("Ceiling", lambda x: x, lambda x: int(x.to_integral_value(rounding=ROUND_CEILING)))
+    _unary(
+        "Ceiling",
+        lambda x: x,
+        lambda x: check_int(int(x.to_integral_value(rounding=ROUND_CEILING))),
+    )
 )
 operator("Floor")(
-    _unary("Floor", lambda x: x, lambda x: int(x.to_integral_value(rounding=ROUND_FLOOR)))
+    _unary(
+        "Floor", lambda x: x, lambda x: check_int(int(x.to_integral_value(rounding=ROUND_FLOOR)))
+    )
 )
 operator("Truncate")(
-    _unary("Truncate", lambda x: x, lambda x: int(x.to_integral_value(rounding=ROUND_DOWN)))
+    _unary(
+        "Truncate", lambda x: x, lambda x: check_int(int(x.to_integral_value(rounding=ROUND_DOWN)))
+    )
 )
 operator("Ln")(_unary("Ln", None, _ln))
 operator("Exp")(_unary("Exp", None, _exp))
@@ -345,3 +372,115 @@ def compile_predecessor(node: dict, c: Compiler) -> Evaluator:
         return None if x is None else _step(x, -1)
 
     return predecessor
+
+
+_DATE_DIGITS = {4: 0, 6: 1, 8: 2, 10: 3, 12: 4, 14: 5, 17: 6}
+_TIME_DIGITS = {2: 3, 4: 4, 6: 5, 9: 6}
+
+
+def _temporal_digits(x: Any) -> int:
+    from service.elm.datatypes.temporal import Time
+
+    table = _TIME_DIGITS if isinstance(x, Time) else _DATE_DIGITS
+    index = x.precision
+    for digits, i in table.items():
+        if i == index:
+            return digits
+    raise CqlError(f"unknown precision {index}")
+
+
+@operator("Precision")
+def compile_precision(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def precision(ctx: Any) -> int | None:
+        x = a(ctx)
+        if x is None:
+            return None
+        if isinstance(x, Decimal):
+            exp = x.as_tuple().exponent
+            return max(0, -exp) if isinstance(exp, int) else 0
+        if isinstance(x, int):
+            return 0
+        return _temporal_digits(x)
+
+    return precision
+
+
+def _boundary(high: bool) -> Any:
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        from service.elm.datatypes.temporal import Time
+
+        ops = c.compile_operands(node)
+        a = ops[0]
+        p = ops[1] if len(ops) > 1 else None
+
+        def boundary(ctx: Any) -> Any:
+            x = a(ctx)
+            if x is None:
+                return None
+            digits = p(ctx) if p is not None else None
+            if isinstance(x, (Decimal, int)):
+                x = Decimal(x)
+                places = 8 if digits is None else digits
+                if places < 0 or places > 8:
+                    return None
+                exp = x.as_tuple().exponent
+                have = max(0, -exp) if isinstance(exp, int) else 0
+                if have > places:
+                    return None
+                q = Decimal(1).scaleb(-places)
+                base = x.quantize(q, context=D)
+                if not high or places == have:
+                    return base
+                step = Decimal(1).scaleb(-have) - q
+                return check_decimal(base + step if x >= 0 else base - step)
+            table = _TIME_DIGITS if isinstance(x, Time) else _DATE_DIGITS
+            index = None if digits is None else table.get(digits)
+            if digits is not None and index is None:
+                return None
+            return x.high_boundary(index) if high else x.low_boundary(index)
+
+        return boundary
+
+    return compile_fn
+
+
+operator("LowBoundary")(_boundary(False))
+operator("HighBoundary")(_boundary(True))
+
+
+def _min_max(node: dict, c: Compiler, maximum: bool) -> Evaluator:
+    from service.elm.compiler import constant, split_type
+    from service.elm.datatypes import temporal
+    from service.elm.errors import ElmLoadError
+
+    _, local = split_type(node.get("valueType"))
+    values: dict[str, Any] = {
+        "Integer": (INT_MIN, INT_MAX),
+        "Long": (Long(LONG_MIN), Long(LONG_MAX)),
+        "Decimal": (DECIMAL_MIN_VALUE, DECIMAL_MAX_VALUE),
+        "DateTime": (temporal.MIN_DATETIME, temporal.MAX_DATETIME),
+        "Date": (temporal.MIN_DATE, temporal.MAX_DATE),
+        "Time": (temporal.MIN_TIME, temporal.MAX_TIME),
+    }
+    if local in ("DateTime",):
+        from service.elm.datatypes.temporal import DateTime
+
+        values["DateTime"] = (
+            DateTime._make(temporal.MIN_DATETIME.parts, Decimal(0)),
+            DateTime._make(temporal.MAX_DATETIME.parts, Decimal(0)),
+        )
+    if local not in values:
+        raise ElmLoadError(f"{'Max' if maximum else 'Min'}Value of {local} is not defined")
+    return constant(values[local][1 if maximum else 0])
+
+
+@operator("MinValue")
+def compile_min_value(node: dict, c: Compiler) -> Evaluator:
+    return _min_max(node, c, False)
+
+
+@operator("MaxValue")
+def compile_max_value(node: dict, c: Compiler) -> Evaluator:
+    return _min_max(node, c, True)

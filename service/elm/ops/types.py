@@ -153,6 +153,91 @@ def _converts(fn: Any) -> Any:
     return compile_fn
 
 
+_QTY_RE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']*)'|([A-Za-z%][^\s]*))?\s*")
+
+
+def to_quantity(v: Any) -> Any:
+    from service.elm.datatypes.quantity import Quantity
+
+    if v is None:
+        return None
+    if isinstance(v, Quantity):
+        return v
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, Decimal)):
+        return Quantity(Decimal(v), "1")
+    if isinstance(v, str):
+        m = _QTY_RE.fullmatch(v)
+        if not m:
+            return None
+        value = check_decimal(Decimal(m.group(1)))
+        if value is None:
+            return None
+        unit = m.group(2) if m.group(2) is not None else m.group(3)
+        if unit is not None and m.group(2) is None:
+            from service.elm.datatypes.quantity import CALENDAR_UNITS
+
+            if unit not in CALENDAR_UNITS:
+                return None
+        return Quantity(value, unit or "1")
+    return None
+
+
+def to_ratio(v: Any) -> Any:
+    from service.elm.datatypes.quantity import Ratio
+
+    if v is None or isinstance(v, Ratio):
+        return v
+    if isinstance(v, str):
+        left, sep, right = v.partition(":")
+        if not sep:
+            return None
+        n, d = to_quantity(left), to_quantity(right)
+        if n is None or d is None:
+            return None
+        return Ratio(n, d)
+    return None
+
+
+def to_datetime(v: Any) -> Any:
+    from service.elm.datatypes.temporal import Date, DateTime
+
+    if v is None or isinstance(v, DateTime):
+        return v
+    if isinstance(v, Date):
+        return v.to_datetime()
+    if isinstance(v, str):
+        return DateTime.parse(v)
+    return None
+
+
+def to_date(v: Any) -> Any:
+    from service.elm.datatypes.temporal import Date, DateTime
+
+    if v is None or isinstance(v, Date):
+        return v
+    if isinstance(v, DateTime):
+        return v.date()
+    if isinstance(v, str):
+        d = Date.parse(v)
+        if d is None:
+            dt = DateTime.parse(v)
+            return dt.date() if dt is not None else None
+        return d
+    return None
+
+
+def to_time(v: Any) -> Any:
+    from service.elm.datatypes.temporal import Time
+
+    if v is None or isinstance(v, Time):
+        return v
+    if isinstance(v, str):
+        return Time.parse(v)
+    return None
+
+
 CONVERSIONS: dict[str, Any] = {
     "Boolean": to_boolean,
     "Integer": to_integer,
@@ -160,8 +245,268 @@ CONVERSIONS: dict[str, Any] = {
     "Decimal": to_decimal,
     "String": to_string,
     "Concept": to_concept,
+    "Quantity": to_quantity,
+    "Ratio": to_ratio,
+    "DateTime": to_datetime,
+    "Date": to_date,
+    "Time": to_time,
 }
 
 for _name, _fn in CONVERSIONS.items():
     operator(f"To{_name}")(_conversion(_fn))
     operator(f"ConvertsTo{_name}")(_converts(_fn))
+
+
+@operator("ToList")
+def compile_to_list(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def to_list(ctx: Any) -> list:
+        v = a(ctx)
+        if v is None:
+            return []
+        return v if isinstance(v, list) else [v]
+
+    return to_list
+
+
+@operator("ToChars")
+def compile_to_chars(node: dict, c: Compiler) -> Evaluator:
+    a = c.compile_operand(node)
+
+    def to_chars(ctx: Any) -> list | None:
+        v = a(ctx)
+        return None if v is None else list(v)
+
+    return to_chars
+
+
+@operator("CanConvertQuantity")
+def compile_can_convert_quantity(node: dict, c: Compiler) -> Evaluator:
+    a, b = c.compile_operands(node)
+
+    def can_convert(ctx: Any) -> bool | None:
+        q, unit = a(ctx), b(ctx)
+        if q is None or unit is None:
+            return None
+        return q.can_convert(unit)
+
+    return can_convert
+
+
+@operator("ConvertQuantity")
+def compile_convert_quantity(node: dict, c: Compiler) -> Evaluator:
+    a, b = c.compile_operands(node)
+
+    def convert(ctx: Any) -> Any:
+        q, unit = a(ctx), b(ctx)
+        if q is None or unit is None:
+            return None
+        return q.convert(unit)
+
+    return convert
+
+
+# -- type tests ---------------------------------------------------------------------------
+
+_FHIR_QUANTITY_KINDS = frozenset(
+    ("Quantity", "Age", "Duration", "Count", "Distance", "SimpleQuantity", "MoneyQuantity")
+)
+
+
+def _system_test(local: str) -> Any:
+    from service.elm.datatypes.quantity import Quantity, Ratio
+    from service.elm.datatypes.temporal import Date, DateTime, Time
+
+    tests: dict[str, Any] = {
+        "Any": lambda v: True,
+        "Boolean": lambda v: isinstance(v, bool),
+        "Integer": lambda v: type(v) is int,
+        "Long": lambda v: isinstance(v, Long),
+        "Decimal": lambda v: isinstance(v, Decimal),
+        "String": lambda v: isinstance(v, str),
+        "Date": lambda v: isinstance(v, Date),
+        "DateTime": lambda v: isinstance(v, DateTime),
+        "Time": lambda v: isinstance(v, Time),
+        "Quantity": lambda v: isinstance(v, Quantity),
+        "Ratio": lambda v: isinstance(v, Ratio),
+        "Code": lambda v: isinstance(v, Code),
+        "Concept": lambda v: isinstance(v, Concept),
+        "Vocabulary": lambda v: type(v).__name__ in ("ValueSetRef", "CodeSystemRef"),
+        "ValueSet": lambda v: type(v).__name__ == "ValueSetRef",
+        "CodeSystem": lambda v: type(v).__name__ == "CodeSystemRef",
+    }
+    return tests.get(local)
+
+
+def _fhir_test(local: str) -> Any:
+    from service.elm.fhir.elements import FhirChoice
+
+    def test(v: Any) -> bool | None:
+        if isinstance(v, FhirChoice):
+            if v.type == local:
+                return True
+            return local == "Quantity" and v.type in _FHIR_QUANTITY_KINDS
+        if isinstance(v, dict):
+            rt = v.get("resourceType")
+            if rt is not None:
+                return rt == local or local in ("Resource", "DomainResource")
+        return None  # an untagged element: trust the translator's static typing
+
+    return test
+
+
+def type_test(spec: Any) -> Any:
+    """A predicate value -> True/False/None (None: cannot tell at run time) for a type
+    given as a qualified name ('{urn:...}Integer') or a type specifier dict."""
+    from service.elm.compiler import qualified
+
+    if isinstance(spec, str):
+        name = qualified(spec)
+        model, _, local = name.partition(".")
+        if model == "System":
+            t = _system_test(local)
+            if t is None:
+                return lambda v: None
+            return t
+        if model == "FHIR":
+            return _fhir_test(local)
+        return lambda v: None
+    t = spec.get("type")
+    if t == "NamedTypeSpecifier":
+        return type_test(spec["name"])
+    if t == "ListTypeSpecifier":
+        elem = type_test(spec["elementType"])
+
+        def list_test(v: Any) -> bool | None:
+            if not isinstance(v, list):
+                return False
+            return all(x is None or elem(x) is not False for x in v)
+
+        return list_test
+    if t == "IntervalTypeSpecifier":
+        point = type_test(spec["pointType"])
+
+        def interval_test(v: Any) -> bool | None:
+            if type(v).__name__ != "Interval":
+                return False
+            p = v.low if v.low is not None else v.high
+            return True if p is None else point(p) is not False
+
+        return interval_test
+    if t == "TupleTypeSpecifier":
+        return lambda v: isinstance(v, dict) and "resourceType" not in v
+    if t == "ChoiceTypeSpecifier":
+        choices = [type_test(ch) for ch in spec.get("choice") or spec.get("type") or []]
+        return lambda v: any(ch(v) for ch in choices)
+    return lambda v: None
+
+
+def _target_spec(node: dict, key: str) -> Any:
+    spec = node.get(key + "TypeSpecifier")
+    return spec if spec is not None else node.get(key + "Type")
+
+
+@operator("Is")
+def compile_is(node: dict, c: Compiler) -> Evaluator:
+    from service.elm.fhir.elements import compile_choice_cast
+
+    target = _target_spec(node, "is")
+    if isinstance(target, str):
+        direct = compile_choice_cast(node, _qualified(target), c)
+        if direct is not None:
+            return lambda ctx: direct(ctx) is not None
+    a = c.compile_operand(node)
+    test = type_test(target)
+
+    def is_(ctx: Any) -> bool:
+        v = a(ctx)
+        if v is None:
+            return False
+        return test(v) is not False
+
+    return is_
+
+
+def _qualified(name: str) -> str:
+    from service.elm.compiler import qualified
+
+    return qualified(name)
+
+
+@operator("As")
+def compile_as(node: dict, c: Compiler) -> Evaluator:
+    from service.elm.compiler import result_type
+    from service.elm.errors import CqlError
+    from service.elm.fhir.elements import FhirChoice, compile_choice_cast
+
+    target = _target_spec(node, "as")
+    strict = bool(node.get("strict"))
+    if isinstance(target, str) and not strict:
+        direct = compile_choice_cast(node, _qualified(target), c)
+        if direct is not None:
+            return direct
+    a = c.compile_operand(node)
+    operand = node.get("operand")
+    operand_type = result_type(operand) if isinstance(operand, dict) else None
+    target_name = _qualified(target) if isinstance(target, str) else None
+    if target_name is not None and operand_type == target_name:
+        return a
+    test = type_test(target)
+    fhir_target = target_name is not None and target_name.startswith("FHIR.")
+
+    def as_(ctx: Any) -> Any:
+        v = a(ctx)
+        if v is None:
+            return None
+        ok = test(v)
+        if ok is False:
+            if strict:
+                raise CqlError(f"cannot cast {type(v).__name__} to {target_name or target}")
+            return None
+        if fhir_target and isinstance(v, FhirChoice):
+            return v.value
+        return v
+
+    return as_
+
+
+@operator("Convert")
+def compile_convert(node: dict, c: Compiler) -> Evaluator:
+    from service.elm.compiler import qualified
+    from service.elm.errors import ElmLoadError
+
+    target = _target_spec(node, "to")
+    name = qualified(target) if isinstance(target, str) else None
+    local = name.partition(".")[2] if name and name.startswith("System.") else None
+    fn = CONVERSIONS.get(local or "")
+    if fn is None:
+        raise ElmLoadError(f"Convert to {target!r} is not supported")
+    a = c.compile_operand(node)
+    return lambda ctx: fn(a(ctx))
+
+
+def instance_factory(class_type: str | None, c: Compiler) -> Any:
+    """Build a value of `class_type` from its element values (Instance selector)."""
+    from service.elm.compiler import qualified
+    from service.elm.datatypes.quantity import Quantity, Ratio
+    from service.elm.datatypes.tuples import Tuple
+
+    name = qualified(class_type) if class_type else ""
+    if name == "System.Code":
+        return lambda e: Code(e.get("code"), e.get("system"), e.get("version"), e.get("display"))
+    if name == "System.Concept":
+        return lambda e: Concept(e.get("codes"), e.get("display"))
+    if name == "System.Quantity":
+        return lambda e: Quantity(e.get("value"), e.get("unit"))
+    if name == "System.Ratio":
+        return lambda e: Ratio(e.get("numerator"), e.get("denominator"))
+    if name.startswith("FHIR."):
+        local = name[5:]
+        if local[:1].isupper():
+
+            def fhir_instance(e: dict) -> dict:
+                return {k: v for k, v in e.items() if v is not None}
+
+            return fhir_instance
+    return lambda e: Tuple(e)
