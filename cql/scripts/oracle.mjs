@@ -18,8 +18,9 @@
 //   load       {key, libraries: [elm, ...], valueSets: {url: {version: [{code, system, version?}]}}}
 //              -> {libraries: [names]}      prepares a Repository once for later `evaluate`
 //   evaluate   {key, library, bundles: [Bundle], parameters: {name: canonical}, now, expressions?}
-//              -> {patients: {patientId: {definition: canonical | {"@error": message}}},
+//              -> {patients: [{definition: canonical | {"@error": message}}] (bundle order),
 //                  unfiltered: {definition: canonical}}
+//              (each bundle is one patient's record, as in cql-exec-fhir)
 //   exit
 //
 // Canonical values (same form as service/elm/canonical.py; see docs/toolchain.md).
@@ -54,6 +55,13 @@ function canonicalNumber(n) {
   return Number(n.toFixed(DECIMAL_PLACES));
 }
 
+// CQL calendar units: plural and singular spellings are the same unit.
+const CALENDAR_PLURALS = { years: "year", months: "month", weeks: "week", days: "day", hours: "hour", minutes: "minute", seconds: "second", milliseconds: "millisecond" };
+function canonicalUnit(unit) {
+  if (unit == null || unit === "") return "1";
+  return CALENDAR_PLURALS[unit] ?? unit;
+}
+
 function isFhirObject(v) {
   return v != null && typeof v === "object" && Object.prototype.hasOwnProperty.call(v, "_json") && v._typeInfo !== undefined;
 }
@@ -64,7 +72,15 @@ export function canonical(v) {
   if (typeof v === "number") return canonicalNumber(v);
   if (typeof v === "bigint") return Number(v);
   if (Array.isArray(v)) return v.map(canonical);
-  if (isFhirObject(v)) return v._json === undefined ? null : v._json;
+  if (isFhirObject(v)) {
+    if (v._json == null) return null;
+    // A FHIR primitive (date, code, AdministrativeGender...) is its JSON value, as in our engine.
+    const valueElement = v._typeInfo?.elements?.find((e) => e.name === "value");
+    if (valueElement && valueElement.typeSpecifier?.namespace === "System" && typeof v._json === "object") {
+      return canonical(v._json.value);
+    }
+    return v._json;
+  }
   if (v.isUncertainty) {
     if (v.isPoint && v.isPoint()) return canonical(v.low);
     return { "@type": "Uncertainty", low: canonical(v.low), high: canonical(v.high) };
@@ -74,7 +90,7 @@ export function canonical(v) {
     return { "@type": "DateTime", value: v.toString() };
   }
   if (v.isDate) return { "@type": "Date", value: v.toString() };
-  if (v.isQuantity) return { "@type": "Quantity", value: canonicalNumber(v.value), unit: v.unit == null || v.unit === "" ? "1" : v.unit };
+  if (v.isQuantity) return { "@type": "Quantity", value: canonicalNumber(v.value), unit: canonicalUnit(v.unit) };
   if (v.isRatio) return { "@type": "Ratio", numerator: canonical(v.numerator), denominator: canonical(v.denominator) };
   if (v.isInterval) {
     return { "@type": "Interval", low: canonical(v.low), high: canonical(v.high), lowClosed: !!v.lowClosed, highClosed: !!v.highClosed };
@@ -191,16 +207,19 @@ const prepared = new Map();
 function opLoad({ key, libraries, valueSets }) {
   const byName = {};
   for (const lib of libraries) byName[lib.library.identifier.id] = lib;
-  prepared.set(key, { byName, codeService: new cql.CodeService(valueSets ?? {}) });
+  prepared.set(key, { byName, compiled: new Map(), codeService: new cql.CodeService(valueSets ?? {}) });
   return { libraries: Object.keys(byName) };
 }
 
 async function opEvaluate({ key, library, bundles, parameters, now, expressions }) {
   const p = prepared.get(key);
   if (!p) throw new Error(`library set ${key} not loaded`);
-  const main = p.byName[library];
-  if (!main) throw new Error(`library ${library} not in set ${key}`);
-  const lib = new cql.Library(main, new cql.Repository(p.byName));
+  if (!p.compiled.has(library)) {
+    const main = p.byName[library];
+    if (!main) throw new Error(`library ${library} not in set ${key}`);
+    p.compiled.set(library, new cql.Library(main, new cql.Repository(p.byName)));
+  }
+  const lib = p.compiled.get(library);
   if (!fhirModelSource) fhirModelSource = cqlfhir.PatientSource.FHIRv401();
   const source = fhirModelSource;
   source.reset?.();
@@ -209,7 +228,7 @@ async function opEvaluate({ key, library, bundles, parameters, now, expressions 
   const when = executionDateTime(now);
   const names = expressions ?? Object.keys(lib.expressions).filter((n) => !lib.expressions[n].isFunctionDef);
   const listener = new cql.NullMessageListener();
-  const patients = {};
+  const patients = [];
   const patientResults = new cql.Results();
   let patient = await source.currentPatient();
   while (patient) {
@@ -228,7 +247,7 @@ async function opEvaluate({ key, library, bundles, parameters, now, expressions 
       }
     }
     patientResults.recordPatientResults(ctx, results);
-    patients[patient.getId()] = row;
+    patients.push(row);
     patient = await source.nextPatient();
   }
   const unfiltered = {};
@@ -261,7 +280,7 @@ const OPS = {
 // cql-execution and cql-exec-fhir may log to stdout: keep stdout for the protocol only.
 const write = process.stdout.write.bind(process.stdout);
 console.log = (...a) => process.stderr.write(a.join(" ") + "\n");
-console.warn = console.log;
+console.warn = console.info = console.debug = console.trace = console.log;
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 for await (const line of rl) {

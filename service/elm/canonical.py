@@ -12,7 +12,7 @@ values, so differential tests compare the two results as JSON. The form:
 | Date | `{"@type": "Date", "value": "2024-03"}` (ISO text at the value's precision) |
 | DateTime | `{"@type": "DateTime", "value": "2024-03-01T10:30:00.000+01:00"}` |
 | Time | `{"@type": "Time", "value": "10:30"}` |
-| Quantity | `{"@type": "Quantity", "value": 5, "unit": "mg"}` (no unit: `"1"`) |
+| Quantity | `{"@type": "Quantity", "value": 5, "unit": "mg"}` (no unit: `"1"`; `months`: `month`) |
 | Ratio | `{"@type": "Ratio", "numerator": Q, "denominator": Q}` |
 | Interval | `{"@type": "Interval", "low": x, "high": y, "lowClosed": b, "highClosed": b}` |
 | Uncertainty | `{"@type": "Uncertainty", "low": n, "high": n}` (a point is the plain number) |
@@ -21,6 +21,7 @@ values, so differential tests compare the two results as JSON. The form:
 | Tuple | `{"@type": "Tuple", "elements": {name: value}}` (sorted; null elements left out) |
 | List | JSON array, in order |
 | FHIR resource / element | its FHIR JSON as received (cql-exec-fhir: `FHIRObject._json`) |
+| FHIR primitive (date, code…) | its JSON value (`"1968-07-14"`); cql-exec-fhir: `_json.value` |
 
 Numbers lose the Integer/Decimal distinction because cql-execution represents both as JavaScript
 numbers; the conformance runner checks CQL types separately.
@@ -48,65 +49,23 @@ def canonical_number(n: int | Decimal | float) -> int | float:
     return round(float(d), DECIMAL_PLACES)
 
 
-def _two(n: int) -> str:
-    return f"{n:02d}"
+CALENDAR_PLURALS = {
+    "years": "year",
+    "months": "month",
+    "weeks": "week",
+    "days": "day",
+    "hours": "hour",
+    "minutes": "minute",
+    "seconds": "second",
+    "milliseconds": "millisecond",
+}
 
 
-def _offset_text(offset: Any) -> str | None:
-    """`+HH:MM` from an offset given as a timedelta, hours (number) or minutes (`*_minutes`)."""
-    if offset is None:
-        return None
-    if isinstance(offset, dt.timedelta):
-        minutes = round(offset.total_seconds() / 60)
-    else:
-        minutes = round(Decimal(str(offset)) * 60)
-    sign = "-" if minutes < 0 else "+"
-    minutes = abs(minutes)
-    return f"{sign}{_two(minutes // 60)}:{_two(minutes % 60)}"
-
-
-def _get(v: Any, *names: str) -> Any:
-    for n in names:
-        if hasattr(v, n):
-            return getattr(v, n)
-    return None
-
-
-def _date_text(v: Any) -> str:
-    year, month, day = v.year, _get(v, "month"), _get(v, "day")
-    text = f"{year:04d}"
-    if month is not None:
-        text += f"-{_two(month)}"
-        if day is not None:
-            text += f"-{_two(day)}"
-    return text
-
-
-def _time_text(v: Any) -> str:
-    hour, minute = _get(v, "hour"), _get(v, "minute")
-    second, ms = _get(v, "second"), _get(v, "millisecond")
-    if hour is None:
-        return ""
-    text = _two(hour)
-    if minute is not None:
-        text += f":{_two(minute)}"
-        if second is not None:
-            text += f":{_two(second)}"
-            if ms is not None:
-                text += f".{ms:03d}"
-    return text
-
-
-def _datetime_text(v: Any) -> str:
-    text = _date_text(v)
-    if _get(v, "day") is None or _get(v, "hour") is None:
-        return text
-    text += "T" + _time_text(v)
-    offset = _get(v, "offset", "tz_offset", "timezone_offset")
-    if offset is None and _get(v, "offset_minutes") is not None:
-        offset = dt.timedelta(minutes=v.offset_minutes)
-    suffix = _offset_text(offset)
-    return text + (suffix or "")
+def canonical_unit(unit: str | None) -> str:
+    """`'1'` for no unit; CQL calendar units in the singular (`3 months` = `3 month`)."""
+    if unit in (None, ""):
+        return "1"
+    return CALENDAR_PLURALS.get(unit, unit)
 
 
 def _tuple(items: Any) -> dict:
@@ -121,6 +80,7 @@ def _tuple(items: Any) -> dict:
 def to_canonical(value: Any) -> Any:
     """The canonical JSON of a CQL value (see the module docstring)."""
     from service.elm.datatypes import Code, Concept, Tuple
+    from service.elm.datatypes.temporal import Date, DateTime, Time
 
     v = value
     if v is None or isinstance(v, bool | str):
@@ -148,6 +108,8 @@ def to_canonical(value: Any) -> Any:
             "display": v.display,
         }
     kind = type(v).__name__
+    if kind == "FhirChoice":  # a choice element's value, tagged with its FHIR type
+        return to_canonical(v.value)
     if kind == "Uncertainty":
         if v.low == v.high:
             return to_canonical(v.low)
@@ -161,24 +123,80 @@ def to_canonical(value: Any) -> Any:
             "highClosed": bool(v.high_closed),
         }
     if kind == "Quantity":
-        unit = v.unit if v.unit not in (None, "") else "1"
-        return {"@type": "Quantity", "value": canonical_number(v.value), "unit": unit}
+        return {
+            "@type": "Quantity",
+            "value": canonical_number(v.value),
+            "unit": canonical_unit(v.unit),
+        }
     if kind == "Ratio":
         return {
             "@type": "Ratio",
             "numerator": to_canonical(v.numerator),
             "denominator": to_canonical(v.denominator),
         }
-    if kind == "DateTime":
-        return {"@type": "DateTime", "value": _datetime_text(v)}
-    if kind == "Date":
-        return {"@type": "Date", "value": _date_text(v)}
-    if kind == "Time":
-        return {"@type": "Time", "value": _time_text(v)}
+    if isinstance(v, DateTime | Date | Time):
+        # ISO text at the value's precision; a DateTime shows its offset only with an hour,
+        # exactly as cql-execution's toString() does.
+        return {"@type": kind, "value": str(v)}
     if isinstance(v, dt.datetime):
-        return {"@type": "DateTime", "value": v.isoformat(timespec="milliseconds")}
+        return to_canonical(DateTime.from_python(v))
     if kind in ("ValueSetRef", "ValueSet"):
-        return {"@type": "ValueSet", "id": _get(v, "id", "url"), "version": _get(v, "version")}
+        return {
+            "@type": "ValueSet",
+            "id": getattr(v, "id", None) or getattr(v, "url", None),
+            "version": getattr(v, "version", None),
+        }
     if isinstance(v, float):
         return canonical_number(v)
     raise TypeError(f"no canonical form for {kind}: {v!r}")
+
+
+def from_canonical(c: Any) -> Any:
+    """The CQL value of a canonical JSON form (for parameters given as JSON).
+
+    Values that are not canonical JSON (already CQL values) are returned unchanged; a dict
+    without ``@type`` is FHIR JSON and stays a dict. Numbers: JSON integers become Integer,
+    other numbers Decimal.
+    """
+    from service.elm.datatypes import Code, Concept, Tuple
+    from service.elm.datatypes.temporal import Date, DateTime, Time
+
+    if c is None or isinstance(c, bool | str | int | Decimal):
+        return c
+    if isinstance(c, float):
+        return Decimal(repr(c))
+    if isinstance(c, list):
+        return [from_canonical(x) for x in c]
+    if not isinstance(c, dict) or "@type" not in c:
+        return c
+    kind = c["@type"]
+    if kind == "DateTime":
+        return DateTime.parse(c["value"])
+    if kind == "Date":
+        return Date.parse(c["value"])
+    if kind == "Time":
+        return Time.parse(c["value"])
+    if kind == "Code":
+        return Code(c.get("code"), c.get("system"), c.get("version"), c.get("display"))
+    if kind == "Concept":
+        return Concept([from_canonical(x) for x in c.get("codes") or []], c.get("display"))
+    if kind == "Tuple":
+        return Tuple({k: from_canonical(v) for k, v in c["elements"].items()})
+    if kind == "Quantity":
+        from service.elm.datatypes.quantity import Quantity
+
+        return Quantity(Decimal(str(c["value"])), c.get("unit") or "1")
+    if kind == "Ratio":
+        from service.elm.datatypes.quantity import Ratio
+
+        return Ratio(from_canonical(c["numerator"]), from_canonical(c["denominator"]))
+    if kind == "Interval":
+        from service.elm.datatypes.interval import Interval
+
+        return Interval(
+            from_canonical(c.get("low")),
+            from_canonical(c.get("high")),
+            bool(c.get("lowClosed", True)),
+            bool(c.get("highClosed", True)),
+        )
+    raise ValueError(f"no CQL value for canonical type {kind!r}")

@@ -68,6 +68,9 @@ class NodeHelper:
                 self._proc.stdin.write(json.dumps({"id": ident, "op": op, **fields}) + "\n")
                 self._proc.stdin.flush()
                 line = self._proc.stdout.readline()
+                while line and not line.startswith("{"):  # a library logging to stdout
+                    self._stderr.append(line.rstrip("\n"))
+                    line = self._proc.stdout.readline()
             except BrokenPipeError as exc:
                 raise NodeError(self._died()) from exc
             if not line:

@@ -1,0 +1,77 @@
+"""Our engine and cql-execution agree, definition by definition, on the same ELM and data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.oracle.bundles import all_patients, rich_patient, sparse_patient
+
+pytestmark = [pytest.mark.slow, pytest.mark.oracle]
+
+TERMINOLOGY = Path(__file__).resolve().parent / "terminology"
+NOW = dt.datetime(2024, 9, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def test_fhirhelpers_conversions_agree_with_the_reference_engine(oracle, probe_elm):
+    oracle.compare(probe_elm, "FHIRHelpersProbe", all_patients(), now=NOW, terminology=TERMINOLOGY)
+
+
+def test_retrieves_choice_types_dates_and_value_sets_agree(oracle, probe_elm):
+    oracle.compare(probe_elm, "OracleProbe", all_patients(), now=NOW, terminology=TERMINOLOGY)
+
+
+def test_parameters_reach_both_engines(oracle, probe_elm):
+    period = {
+        "@type": "Interval",
+        "low": {"@type": "DateTime", "value": "2024-06-01T00:00:00.000+00:00"},
+        "high": {"@type": "DateTime", "value": "2024-07-01T00:00:00.000+00:00"},
+        "lowClosed": True,
+        "highClosed": False,
+    }
+    params = {"Measurement Period": period, "Lookback Days": 400}
+    ours = oracle.compare(
+        probe_elm,
+        "OracleProbe",
+        rich_patient(),
+        params,
+        NOW,
+        expressions=["Dilations In Period", "Recent Dilation"],
+        terminology=TERMINOLOGY,
+    )
+    assert [p["id"] for p in ours["Dilations In Period"]] == ["p2"]
+
+
+def test_reference_results_are_canonical_json(oracle, probe_elm):
+    ref = oracle.evaluate(
+        probe_elm, "OracleProbe", rich_patient(), now=NOW, terminology=TERMINOLOGY
+    )
+    assert ref["Has Stenosis"] is True
+    assert ref["Birth Date"] == "1968-07-14" or ref["Birth Date"]["value"] == "1968-07-14"
+    assert ref["Age In Years"] == 56
+    assert ref["Last Dilation"] == {"@type": "DateTime", "value": "2024-06-15"}
+    assert ref["Nothing"] is None
+    assert ref["Empty"] == []
+
+
+def test_one_bundle_gives_one_result_dict_and_a_list_gives_one_per_bundle(oracle, probe_elm):
+    one = oracle.evaluate(
+        probe_elm,
+        "OracleProbe",
+        sparse_patient(),
+        now=NOW,
+        expressions=["Age In Years"],
+        terminology=TERMINOLOGY,
+    )
+    many = oracle.evaluate(
+        probe_elm,
+        "OracleProbe",
+        all_patients(),
+        now=NOW,
+        expressions=["Age In Years"],
+        terminology=TERMINOLOGY,
+    )
+    assert one == many[1]
+    assert len(many) == 3
