@@ -154,6 +154,10 @@ def compile_fhir_property(
                 return conv(v)
 
             return primitive_value
+    if path == "value" or path.endswith(".value"):
+        special = _compile_value_path(node, source, path)
+        if special is not None:
+            return special
     choices = _choices(node)
     if choices and "." not in path:
         keys = [(choice_key(path, t), t) for t in choices]
@@ -174,6 +178,51 @@ def compile_fhir_property(
 
         return choice
     return None
+
+
+_SYSTEM_TO_FHIR = {
+    "String": "string",
+    "Integer": "integer",
+    "Decimal": "decimal",
+    "Boolean": "boolean",
+    "Date": "date",
+    "DateTime": "dateTime",
+    "Time": "time",
+}
+
+
+def _compile_value_path(node: dict, source: Evaluator, path: str) -> Evaluator | None:
+    """`x.value` / `x.a.value` whose result is a System type: the final `.value` of a FHIR
+    primitive (a raw JSON value) is the primitive itself, converted to the System type."""
+    from service.elm.compiler import result_type
+    from service.elm.ops.structured import property_getter
+
+    rtype = result_type(node)
+    if not rtype or not rtype.startswith("System."):
+        return None
+    fhir_type = _SYSTEM_TO_FHIR.get(rtype[7:])
+    conv = primitive_converter(fhir_type) if fhir_type else None
+    if conv is None:
+        return None
+    prefix = property_getter(path[: -len(".value")]) if "." in path else None
+
+    def value_of(ctx: Any) -> Any:
+        v = source(ctx)
+        if prefix is not None:
+            v = prefix(v)
+        if v is None:
+            return None
+        if isinstance(v, FhirChoice):
+            v = v.value
+        if isinstance(v, dict):
+            v = v.get("value")
+            if v is None:
+                return None
+        elif isinstance(v, list):
+            return None
+        return conv(v)
+
+    return value_of
 
 
 def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | None:

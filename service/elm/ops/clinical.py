@@ -115,8 +115,13 @@ def _expansion(node: dict, key: str, c: Compiler, codesystem: bool = False) -> A
     when the value set is a static reference), or a run-time resolver."""
     ref_node = node.get(key)
     term = c.engine.terminology if c.engine is not None else None
-    if ref_node is not None and ref_node.get("type") in ("ValueSetRef", "CodeSystemRef"):
-        ref = c.compile(ref_node)(None)
+    if ref_node is not None and ref_node.get("type", "Ref") in (
+        "ValueSetRef",
+        "CodeSystemRef",
+        "Ref",
+    ):
+        kind_type = "CodeSystemRef" if codesystem else "ValueSetRef"
+        ref = c.compile({**ref_node, "type": ref_node.get("type", kind_type)})(None)
         if term is not None:
             exp = (
                 term.codesystem(ref.id, ref.version)
@@ -195,3 +200,63 @@ def compile_expand_value_set(node: dict, c: Compiler) -> Evaluator:
         return None if exp is None else list(exp.codes)
 
     return expand
+
+
+# -- ages -------------------------------------------------------------------------------------
+
+_PRECISIONS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond")
+
+
+def evaluation_datetime(ctx: Any) -> Any:
+    """The evaluation's `Now()` as a CQL DateTime (computed once per evaluation)."""
+    v = ctx.now_value
+    if v is None:
+        from service.elm.datatypes.temporal import DateTime
+
+        v = ctx.now_value = DateTime.from_python(ctx.now)
+    return v
+
+
+def _age(birth: Any, as_of: Any, unit: int) -> Any:
+    from service.elm.datatypes.temporal import Date, DateTime
+
+    if birth is None or as_of is None:
+        return None
+    if isinstance(birth, Date) and isinstance(as_of, DateTime):
+        as_of = as_of.date()
+    elif isinstance(birth, DateTime) and isinstance(as_of, Date):
+        as_of = as_of.to_datetime(birth.tz)
+    return birth.duration_between(as_of, unit)
+
+
+def _unit_index(node: dict) -> int:
+    from service.elm.datatypes.temporal import unit_index
+
+    name = str(node.get("precision") or "Year").lower()
+    idx = unit_index(name)
+    if idx is None:
+        raise ElmLoadError(f"unknown age precision {name!r}")
+    return idx
+
+
+@operator("CalculateAge")
+def compile_calculate_age(node: dict, c: Compiler) -> Evaluator:
+    birth = c.compile_operand(node)
+    unit = _unit_index(node)
+    c.not_constant()
+
+    def age(ctx: Any) -> Any:
+        return _age(birth(ctx), evaluation_datetime(ctx), unit)
+
+    return age
+
+
+@operator("CalculateAgeAt")
+def compile_calculate_age_at(node: dict, c: Compiler) -> Evaluator:
+    birth, as_of = c.compile_operands(node)
+    unit = _unit_index(node)
+
+    def age_at(ctx: Any) -> Any:
+        return _age(birth(ctx), as_of(ctx), unit)
+
+    return age_at
