@@ -92,7 +92,7 @@ def _wanted_keys(codes: Any) -> list[tuple[Any, Any]]:
 
 
 def compile_retrieve(node: dict, c: Compiler) -> Evaluator:
-    ns, resource_type = split_type(node.get("dataType"))
+    _ns, resource_type = split_type(node.get("dataType"))
     if not resource_type:
         raise ElmLoadError("Retrieve without dataType")
     c.not_constant()
