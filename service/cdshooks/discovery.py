@@ -154,7 +154,7 @@ def prefetch_templates(requirements: list[dict], kb=None, today: date | None = N
                 ]
                 if values:
                     params.append((p, ",".join(values)))
-                    names.append(_slug(values[0]))
+                    names.append(_slug(values[0].rsplit("|", 1)[-1]))
         for df in req.get("dateFilter") or ():
             params.extend(_date_params(rtype, df, today))
         query = rtype + "?" + "&".join(f"{k}={_q(v)}" for k, v in params)

@@ -1,0 +1,87 @@
+"""The rest of the HTTP surface: CORS, probes, metrics, OpenAPI, errors on unknown routes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cdshooks.conftest import SERVICE, full_prefetch, pain, patient_view
+from tests.support.cds_spec import assert_conforms, openapi
+
+ROUTES = ["/cds-services", f"/cds-services/{SERVICE}", f"/cds-services/{SERVICE}/feedback"]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_cors_preflight_succeeds_on_every_cds_route_without_a_token(client, path):
+    resp = client.options(
+        path,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = resp.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+
+
+def test_responses_and_errors_carry_cors_headers(client, auth):
+    path = f"/cds-services/{SERVICE}"
+    ok = client.post(path, json=patient_view(full_prefetch(pain(8))), headers=auth(path))
+    denied = client.post(path, json=patient_view())
+    assert ok.headers["Access-Control-Allow-Origin"] == "*"
+    assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_cors_can_be_limited_to_configured_origins(make_app):
+    client = make_app(cors_origins=("https://ehr.example",)).test_client()
+    good = client.options("/cds-services", headers={"Origin": "https://ehr.example"})
+    bad = client.options("/cds-services", headers={"Origin": "https://evil.example"})
+    assert good.headers["Access-Control-Allow-Origin"] == "https://ehr.example"
+    assert "Access-Control-Allow-Origin" not in bad.headers
+
+
+def test_health_and_readiness(client):
+    h = client.get("/healthz")
+    r = client.get("/readyz")
+    assert_conforms("/healthz", "GET", 200, h.get_json())
+    assert_conforms("/readyz", "GET", 200, r.get_json())
+    assert r.get_json()["checks"] == {"store": True, "content": True}
+
+
+def test_readiness_fails_when_the_store_is_unreachable(client):
+    store = client.application.extensions["cds_store"]
+    store.ping = lambda: False
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert_conforms("/readyz", "GET", 503, r.get_json())
+
+
+def test_metrics_count_latency_per_service_and_cards_by_indicator(client, auth):
+    path = f"/cds-services/{SERVICE}"
+    client.post(path, json=patient_view(full_prefetch(pain(8))), headers=auth(path))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f'cds_request_duration_seconds_count{{service="{SERVICE}",' in text
+    assert f'cds_cards_total{{indicator="critical",service="{SERVICE}",' in text
+    assert "# TYPE cds_request_duration_seconds histogram" in text
+
+
+def test_the_openapi_document_is_served_and_describes_every_route(client):
+    doc = client.get("/openapi.json").get_json()
+    assert doc == openapi()
+    rules = {
+        r.rule.replace("<service_id>", "{id}")
+        for r in client.application.url_map.iter_rules()
+        if r.endpoint != "static"
+    }
+    described = set(doc["paths"])
+    assert {r for r in rules if not r.startswith("/fhir")} <= described
+
+
+def test_unknown_routes_and_methods_answer_operation_outcomes(client):
+    nf = client.get("/nope")
+    assert nf.status_code == 404 and nf.get_json()["resourceType"] == "OperationOutcome"
+    na = client.delete("/cds-services")
+    assert na.status_code == 405 and na.get_json()["resourceType"] == "OperationOutcome"

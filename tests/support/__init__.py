@@ -1,0 +1,1 @@
+"""Reusable test infrastructure: local FHIR server, test CDS client keys, spec checks."""
