@@ -1,0 +1,119 @@
+"""Feedback, audit and JWT-id persistence behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+from service.config import Settings
+from service.store import PostgresStore, SqliteStore, open_store
+
+
+def accepted(card: str = "card-1", ts: str = "2026-01-02T03:04:05Z") -> dict:
+    return {
+        "card": card,
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "s-2"}, {"id": "s-1"}],
+        "outcomeTimestamp": ts,
+    }
+
+
+def overridden(card: str = "card-1") -> dict:
+    return {
+        "card": card,
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": {"system": "https://x.example/cs", "code": "pain-resolved"},
+            "userComment": "patient reports no pain",
+        },
+        "outcomeTimestamp": "2026-01-02T03:04:05Z",
+    }
+
+
+def test_feedback_is_persisted_with_outcome_suggestions_reason_and_timestamp(store):
+    assert store.record_feedback("svc", accepted())
+    assert store.record_feedback("svc", overridden("card-2"))
+    a, o = store.feedback("svc")
+    assert (a["card_uuid"], a["outcome"], a["accepted_suggestions"]) == (
+        "card-1",
+        "accepted",
+        ["s-1", "s-2"],
+    )
+    assert a["outcome_timestamp"] == "2026-01-02T03:04:05Z"
+    assert (o["override_code"], o["override_system"], o["user_comment"]) == (
+        "pain-resolved",
+        "https://x.example/cs",
+        "patient reports no pain",
+    )
+    assert o["override_display"] is None
+
+
+def test_the_same_feedback_twice_is_stored_once(store):
+    assert store.record_feedback("svc", accepted()) is True
+    assert store.record_feedback("svc", accepted()) is False
+    assert len(store.feedback("svc")) == 1
+
+
+def test_different_outcomes_or_times_for_one_card_are_all_kept(store):
+    store.record_feedback("svc", accepted())
+    store.record_feedback("svc", accepted(ts="2026-01-02T03:09:05Z"))
+    store.record_feedback("svc", overridden())
+    store.record_feedback("other", accepted())
+    assert len(store.feedback("svc")) == 3
+    assert len(store.feedback()) == 4
+
+
+def test_a_jti_is_accepted_once_per_issuer(store):
+    exp = time.time() + 3600
+    assert store.remember_jti("iss-a", "jti-1", exp) is True
+    assert store.remember_jti("iss-a", "jti-1", exp) is False
+    assert store.remember_jti("iss-b", "jti-1", exp) is True
+
+
+def test_replay_protection_is_shared_by_every_worker_on_the_database(store_factory):
+    worker_1, worker_2 = store_factory(), store_factory()
+    exp = time.time() + 3600
+    assert worker_1.remember_jti("iss", "shared", exp) is True
+    assert worker_2.remember_jti("iss", "shared", exp) is False
+
+
+def test_an_expired_jti_record_no_longer_blocks(store):
+    assert store.remember_jti("iss", "old", time.time() - 1) is True
+    assert store.remember_jti("iss", "old", time.time() + 60) is True
+    assert store.remember_jti("iss", "old", time.time() + 60) is False
+
+
+def test_audit_records_keep_ids_counts_and_timings(store):
+    store.record_audit(
+        {
+            "hook_instance": "h-1",
+            "at": 1000.0,
+            "service_id": "svc",
+            "hook": "patient-view",
+            "patient_id": "p1",
+            "user_id": "Practitioner/x",
+            "issuer": "https://ehr.example",
+            "status": 200,
+            "cards": 2,
+            "indicators": ["critical", "info"],
+            "card_uuids": ["u1", "u2"],
+            "duration_ms": 3.5,
+        }
+    )
+    (rec,) = store.audit()
+    assert rec["indicators"] == ["critical", "info"] and rec["cards"] == 2
+    assert rec["status"] == 200 and rec["duration_ms"] == 3.5
+
+
+def test_the_store_reports_its_health(store):
+    assert store.ping() is True
+
+
+def test_a_database_url_selects_postgresql_and_its_absence_sqlite(tmp_path):
+    assert isinstance(open_store(Settings(sqlite_path=tmp_path / "a.sqlite3")), SqliteStore)
+    pg = Settings(database_url="postgresql://127.0.0.1:1/none")
+    assert pg.uses_postgres and not Settings(database_url="sqlite:///x").uses_postgres
+    assert isinstance(PostgresStore(pg.database_url), PostgresStore)
+
+
+def test_an_unreachable_postgresql_reports_not_ready():
+    assert PostgresStore("postgresql://127.0.0.1:1/none?connect_timeout=1").ping() is False
