@@ -87,8 +87,11 @@ operator("ConceptRef")(_ref("concept"))
 
 @operator("Code")
 def compile_code(node: dict, c: Compiler) -> Evaluator:
-    system = c.compile(node["system"]) if node.get("system") is not None else None
-    cs = system(None) if system is not None else None  # CodeSystemRef compiles to a constant
+    ref = node.get("system")
+    cs = None
+    if ref is not None:
+        lib = c.resolve_library(ref.get("libraryName"), node)
+        cs = _term(lib, "codesystem", ref["name"], c)
     return constant(
         Code(
             node.get("code"),
