@@ -28,7 +28,8 @@ define "PowerNeg": Power(2, -2)
 define "LnOf": Round(Ln(1000), 8)
 define "Succ": successor of 1.0
 define "Pred": predecessor of 1L
-define "ThreeValued": { true and null, false and null, true or null, null implies true, true xor null }
+define "ThreeValued": { true and null, false and null, true or null, null implies true,
+  true xor null }
 define "Coalesce": Coalesce(null, null, 3)
 define "Nulls": { IsNull(null), IsTrue(null), IsFalse(false) }
 define "CaseCmp": case 2 when 1 then 'one' when 2 then 'two' else 'many' end
@@ -58,7 +59,8 @@ define "QueryAll": ({1, 1, 2}) X return all X
 define "QueryDistinct": ({1, 1, 2}) X return X
 define "QueryAggregate": ({1, 2, 3, 4}) X aggregate R starting 1: R * X
 define "SingletonQuery": (5) X where X > 1 return X + 1
-define "Conversions": { ToInteger('12'), ToInteger('x'), ToString(1.50), ToBoolean('yes'), ToLong('5') }
+define "Conversions": { ToInteger('12'), ToInteger('x'), ToString(1.50), ToBoolean('yes'),
+  ToLong('5') }
 define "ConvertsTo": { ConvertsToInteger('1'), ConvertsToDecimal('x'), ConvertsToBoolean('T') }
 define "Casts": { 1 is Integer, 1.0 is Decimal, (null as Integer) is Integer }
 define "Mixed": { 1, 'a' }
