@@ -1,0 +1,125 @@
+"""Pertinent evidence: the resources that made an action applicable, as RequestGroup extensions.
+
+Each resource returned by the action's evidence definition becomes one extension
+`{base}/StructureDefinition/pertinent-evidence` with `valueReference`
+`{"reference": "Condition/123", "display": "<summary>"}`. The summary is readable by a clinician:
+the code's display (text, else the first coding display, else the code), then the relevant value
+(`8`, `12 mm[Hg]`, a coded value's display) and date (onset, effective, performed, authored,
+recorded; date part only), e.g. `Stenosis of anal canal (disorder), onset 2026-09-01`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVIDENCE_EXTENSION = "https://dilation-cds.org/fhir/StructureDefinition/pertinent-evidence"
+
+_DATE_FIELDS = (
+    ("onsetDateTime", "onset"),
+    ("onsetPeriod", "onset"),
+    ("effectiveDateTime", None),
+    ("effectivePeriod", None),
+    ("effectiveInstant", None),
+    ("performedDateTime", "performed"),
+    ("performedPeriod", "performed"),
+    ("occurrenceDateTime", None),
+    ("authoredOn", "ordered"),
+    ("recordedDate", "recorded"),
+    ("issued", None),
+    ("created", "created"),
+)
+_CODE_FIELDS = (
+    "code",
+    "medicationCodeableConcept",
+    "codeCodeableConcept",
+    "vaccineCode",
+    "type",
+    "category",
+)
+
+
+def concept_text(concept: Any) -> str | None:
+    if isinstance(concept, list):
+        concept = concept[0] if concept else None
+    if not isinstance(concept, dict):
+        return None
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding") or []:
+        if coding.get("display"):
+            return str(coding["display"])
+    for coding in concept.get("coding") or []:
+        if coding.get("code"):
+            return str(coding["code"])
+    return None
+
+
+def _date(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value[:10]
+    if isinstance(value, dict):
+        start = value.get("start") or value.get("end")
+        return start[:10] if isinstance(start, str) else None
+    return None
+
+
+def _quantity(q: dict) -> str | None:
+    if q.get("value") is None:
+        return None
+    unit = q.get("unit") or q.get("code")
+    return f"{q['value']} {unit}" if unit and unit != "1" else str(q["value"])
+
+
+def value_text(resource: dict) -> str | None:
+    for key, value in resource.items():
+        if not key.startswith("value"):
+            continue
+        if key == "valueQuantity" and isinstance(value, dict):
+            return _quantity(value)
+        if key == "valueCodeableConcept":
+            return concept_text(value)
+        if key in ("valueInteger", "valueDecimal", "valueString", "valueBoolean"):
+            return str(value).lower() if isinstance(value, bool) else str(value)
+    if resource.get("interpretation"):
+        return concept_text(resource["interpretation"])
+    return None
+
+
+def summary(resource: dict) -> str:
+    """A one-line human-readable summary of a FHIR resource."""
+    label = None
+    for key in _CODE_FIELDS:
+        label = concept_text(resource.get(key))
+        if label:
+            break
+    parts = [label or resource.get("resourceType", "Resource")]
+    value = value_text(resource)
+    if value:
+        parts[0] += f": {value}"
+    for key, word in _DATE_FIELDS:
+        date = _date(resource.get(key))
+        if date:
+            parts.append(f"{word} {date}" if word else date)
+            break
+    return ", ".join(parts)
+
+
+def evidence_extension(value: Any) -> list[dict]:
+    """Extensions for an evidence definition's result (a resource, a list of them, or null).
+    Items that are not identifiable resources are skipped; duplicates appear once."""
+    items = value if isinstance(value, list) else [value]
+    out, seen = [], set()
+    for item in items:
+        if not isinstance(item, dict) or not item.get("resourceType") or not item.get("id"):
+            continue
+        ref = f"{item['resourceType']}/{item['id']}"
+        if ref in seen:
+            continue
+        seen.add(ref)
+        out.append(
+            {
+                "url": EVIDENCE_EXTENSION,
+                "valueReference": {"reference": ref, "display": summary(item)},
+            }
+        )
+    return out

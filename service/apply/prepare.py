@@ -1,0 +1,317 @@
+"""Load-time preparation of PlanDefinitions and ActivityDefinitions for `$apply`.
+
+Everything that does not depend on the patient is done here, once: expressions resolved to a
+(library, definition) pair of the compiled ELM or to a compiled FHIRPath function, definition
+canonicals resolved, the set of CQL definitions each plan needs per trigger computed, resource
+templates of ActivityDefinitions built. A problem raises `KnowledgeError` at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from service.knowledge.expressions import (
+    EVIDENCE_URL,
+    IDENTIFIER_LANGUAGE,
+    INLINE_LANGUAGES,
+    expression_name,
+    generated_library_name,
+    library_name_from_canonical,
+)
+from service.knowledge.loader import KnowledgeError
+
+if TYPE_CHECKING:
+    from service.knowledge import KnowledgeBase
+
+FHIRPATH = "text/fhirpath"
+APPLICABILITY_BEHAVIOR_URL = "http://hl7.org/fhir/StructureDefinition/cqf-applicabilityBehavior"
+
+#: RequestGroup.action elements copied from PlanDefinition.action as they are.
+COPIED_ELEMENTS = (
+    "prefix", "title", "description", "textEquivalent", "priority", "code", "documentation",
+    "relatedAction", "type", "groupingBehavior", "selectionBehavior", "requiredBehavior",
+    "precheckBehavior", "cardinalityBehavior", "timingDateTime", "timingAge", "timingPeriod",
+    "timingDuration", "timingRange", "timingTiming",
+)  # fmt: skip
+#: Extensions that instruct $apply and are replaced by their result in the RequestGroup.
+CONSUMED_EXTENSIONS = (EVIDENCE_URL, APPLICABILITY_BEHAVIOR_URL)
+
+
+@dataclass
+class Expr:
+    """A prepared expression: CQL (library + definition name) or compiled FHIRPath."""
+
+    language: str
+    text: str
+    where: str
+    library: str | None = None
+    definition: str | None = None
+    fhirpath: Callable[..., list] | None = None
+
+
+@dataclass
+class PreparedActivity:
+    resource: dict
+    canonical: str
+    kind: str
+    dynamic: list[tuple[str, Expr]]
+    cql: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedAction:
+    action: dict
+    path: str
+    conditions: list[Expr]
+    evidence: list[Expr]
+    triggers: frozenset[str] | None
+    definition: PreparedActivity | PreparedPlan | None
+    children: list[PreparedAction]
+    first_applicable_child_only: bool
+    copied: dict
+
+
+@dataclass
+class PreparedPlan:
+    resource: dict
+    canonical: str
+    actions: list[PreparedAction]
+    first_applicable_only: bool
+    _needs: dict[str | None, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def cql_needs(self, trigger: str | None) -> dict[str, tuple[str, ...]]:
+        """Library → definitions to evaluate for a request (restricted to the trigger's actions)."""
+        cached = self._needs.get(trigger)
+        if cached is None:
+            acc: dict[str, set[str]] = {}
+            for action in self.actions:
+                if trigger is None or (action.triggers and trigger in action.triggers):
+                    _collect_needs(action, acc)
+            cached = {lib: tuple(sorted(defs)) for lib, defs in sorted(acc.items())}
+            self._needs[trigger] = cached
+        return cached
+
+
+def _add(acc: dict[str, set[str]], expr: Expr) -> None:
+    if expr.library and expr.definition:
+        acc.setdefault(expr.library, set()).add(expr.definition)
+
+
+def _collect_needs(action: PreparedAction, acc: dict[str, set[str]]) -> None:
+    for expr in (*action.conditions, *action.evidence):
+        _add(acc, expr)
+    definition = action.definition
+    if isinstance(definition, PreparedActivity):
+        for lib, defs in definition.cql.items():
+            acc.setdefault(lib, set()).update(defs)
+    elif isinstance(definition, PreparedPlan):
+        for lib, defs in definition.cql_needs(None).items():
+            acc.setdefault(lib, set()).update(defs)
+    for child in action.children:
+        _collect_needs(child, acc)
+
+
+def canonical_of(resource: dict) -> str:
+    url = resource.get("url") or f"{resource.get('resourceType')}/{resource.get('id')}"
+    return f"{url}|{resource['version']}" if resource.get("version") else url
+
+
+class _Preparer:
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._fhirpath_cache: dict[str, Callable[..., list]] = {}
+        self._in_progress: set[str] = set()
+
+    # -- expressions ------------------------------------------------------------------------
+    def evaluation_library(self, artifact: dict, where: str) -> str | None:
+        """The library CQL expressions of `artifact` are evaluated in: its (first) library, or
+        the generated `<Lib>Expressions` library when that exists (it passes every identifier
+        through, so a request needs one call)."""
+        libs = [lib for lib in artifact.get("library") or [] if isinstance(lib, str)]
+        if not libs:
+            return None
+        lib = self.kb.library_for(libs[0])
+        if lib is None:
+            raise KnowledgeError(f"{where}: library {libs[0]} is not loaded")
+        generated = generated_library_name(lib.name)
+        return generated if generated in self.kb.libraries else lib.name
+
+    def expr(self, expression: dict, artifact: dict, where: str) -> Expr:
+        language, text = expression.get("language"), expression.get("expression")
+        if not isinstance(text, str) or not text.strip():
+            if expression.get("reference"):
+                raise KnowledgeError(f"{where}: Expression.reference is not supported")
+            raise KnowledgeError(f"{where}: expression has no text")
+        if language == FHIRPATH:
+            return Expr(language, text, where, fhirpath=self.fhirpath(text, where))
+        if language not in (IDENTIFIER_LANGUAGE, *INLINE_LANGUAGES):
+            raise KnowledgeError(f"{where}: expression language {language!r} is not supported")
+        library = self.evaluation_library(artifact, where)
+        if library is None:
+            raise KnowledgeError(f"{where}: a CQL expression needs the artifact's `library`")
+        definition = text if language == IDENTIFIER_LANGUAGE else expression_name(text)
+        if definition not in self.kb.libraries[library].definitions:
+            if library.endswith("Expressions") or language != IDENTIFIER_LANGUAGE:
+                raise KnowledgeError(
+                    f"{where}: {definition!r} is not in library {library}; the generated "
+                    "expressions library is stale: run `python -m service.knowledge.expressions`"
+                )
+            raise KnowledgeError(f"{where}: library {library} has no definition {text!r}")
+        return Expr(language, text, where, library=library, definition=definition)
+
+    def fhirpath(self, text: str, where: str) -> Callable[..., list]:
+        fn = self._fhirpath_cache.get(text)
+        if fn is None:
+            import fhirpathpy
+            from fhirpathpy.models import models
+
+            try:
+                fn = fhirpathpy.compile(text, models["r4"])
+            except Exception as exc:  # fhirpathpy raises plain Exceptions on syntax errors
+                raise KnowledgeError(
+                    f"{where}: FHIRPath {text!r} does not compile: {exc}"
+                ) from None
+            self._fhirpath_cache[text] = fn
+        return fn
+
+    # -- artifacts --------------------------------------------------------------------------
+    def activity(self, ad: dict) -> PreparedActivity:
+        from service.apply.activity import SUPPORTED_KINDS
+
+        canonical = canonical_of(ad)
+        where = f"ActivityDefinition/{ad.get('id')}"
+        kind = ad.get("kind")
+        if kind not in SUPPORTED_KINDS:
+            raise KnowledgeError(f"{where}: kind {kind!r} is not supported by $apply")
+        dynamic = []
+        cql: dict[str, set[str]] = {}
+        for i, dv in enumerate(ad.get("dynamicValue") or []):
+            path = dv.get("path")
+            if not isinstance(path, str) or not path:
+                raise KnowledgeError(f"{where}: dynamicValue[{i}] has no path")
+            e = self.expr(dv.get("expression") or {}, ad, f"{where} dynamicValue {path}")
+            _add(cql, e)
+            dynamic.append((path, e))
+        return PreparedActivity(ad, canonical, kind, dynamic, cql)
+
+    def plan(self, pd: dict) -> PreparedPlan:
+        canonical = canonical_of(pd)
+        if canonical in self._in_progress:
+            raise KnowledgeError(f"PlanDefinition {canonical} includes itself")
+        self._in_progress.add(canonical)
+        try:
+            actions = [self.action(a, pd, str(i)) for i, a in enumerate(pd.get("action") or [])]
+        finally:
+            self._in_progress.discard(canonical)
+        return PreparedPlan(
+            pd, canonical, actions, _first_only(pd, f"PlanDefinition/{pd.get('id')}")
+        )
+
+    def action(self, action: dict, pd: dict, position: str) -> PreparedAction:
+        path = f"{position}:{action.get('id') or ''}"
+        where = f"PlanDefinition/{pd.get('id')} action {action.get('id') or position}"
+        conditions = []
+        for cond in action.get("condition") or []:
+            if cond.get("kind") != "applicability":
+                continue  # start/stop conditions do not decide applicability
+            conditions.append(self.expr(cond.get("expression") or {}, pd, f"{where} condition"))
+        evidence = [
+            self.expr(ext.get("valueExpression") or {}, pd, f"{where} evidence")
+            for ext in action.get("extension") or []
+            if ext.get("url") == EVIDENCE_URL
+        ]
+        triggers = None
+        if action.get("trigger"):
+            triggers = frozenset(
+                t["name"]
+                for t in action["trigger"]
+                if t.get("type") == "named-event" and t.get("name")
+            )
+        definition: PreparedActivity | PreparedPlan | None = None
+        ref = action.get("definitionCanonical")
+        if ref:
+            target = self.kb.resolve(ref)
+            if target is None:
+                raise KnowledgeError(f"{where}: definitionCanonical {ref} does not resolve")
+            definition = self.prepared_for(target, where)
+        elif action.get("definitionUri"):
+            raise KnowledgeError(
+                f"{where}: definitionUri is not supported; use definitionCanonical"
+            )
+        children = [
+            self.action(child, pd, f"{position}.{i}")
+            for i, child in enumerate(action.get("action") or [])
+        ]
+        copied = {k: action[k] for k in COPIED_ELEMENTS if k in action}
+        extensions = [
+            e for e in action.get("extension") or [] if e.get("url") not in CONSUMED_EXTENSIONS
+        ]
+        if extensions:
+            copied["extension"] = extensions
+        return PreparedAction(
+            action, path, conditions, evidence, triggers, definition, children,
+            _first_only(action, where), copied,
+        )  # fmt: skip
+
+    def prepared_for(self, target: dict, where: str) -> PreparedActivity | PreparedPlan:
+        rtype = target.get("resourceType")
+        key = f"{rtype}/{target.get('id')}"
+        found = self.kb.prepared.get(key)
+        if found is None:
+            if rtype == "ActivityDefinition":
+                found = self.activity(target)
+            elif rtype == "PlanDefinition":
+                found = self.plan(target)
+            else:
+                raise KnowledgeError(f"{where}: definitionCanonical points to a {rtype}")
+            self.kb.prepared[key] = found
+        return found
+
+
+def _first_only(element: dict, where: str) -> bool:
+    for ext in element.get("extension") or []:
+        if ext.get("url") == APPLICABILITY_BEHAVIOR_URL:
+            code = ext.get("valueCode")
+            if code not in ("all", "any"):
+                raise KnowledgeError(f"{where}: applicabilityBehavior must be all or any")
+            return code == "any"
+    return False
+
+
+def prepare_all(kb: KnowledgeBase) -> None:
+    """Prepare every ActivityDefinition and PlanDefinition of the knowledge base."""
+    p = _Preparer(kb)
+    for ad in kb.activity_definitions:
+        p.prepared_for(ad, f"ActivityDefinition/{ad.get('id')}")
+    for pd in kb.plan_definitions:
+        p.prepared_for(pd, f"PlanDefinition/{pd.get('id')}")
+
+
+def prepared_plan(kb: KnowledgeBase, pd: dict) -> PreparedPlan:
+    """The prepared form of a PlanDefinition (prepared now if it is not from the KB)."""
+    found = kb.prepared.get(f"PlanDefinition/{pd.get('id')}")
+    if isinstance(found, PreparedPlan) and found.resource is pd:
+        return found
+    return _Preparer(kb).plan(pd)
+
+
+def prepared_activity(kb: KnowledgeBase, ad: dict) -> PreparedActivity:
+    found = kb.prepared.get(f"ActivityDefinition/{ad.get('id')}")
+    if isinstance(found, PreparedActivity) and found.resource is ad:
+        return found
+    return _Preparer(kb).activity(ad)
+
+
+__all__ = [
+    "COPIED_ELEMENTS",
+    "Expr",
+    "PreparedAction",
+    "PreparedActivity",
+    "PreparedPlan",
+    "library_name_from_canonical",
+    "prepare_all",
+    "prepared_activity",
+    "prepared_plan",
+]

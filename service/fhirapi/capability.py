@@ -1,0 +1,65 @@
+"""The CapabilityStatement of the /fhir face (built once per knowledge base)."""
+
+from __future__ import annotations
+
+from service.knowledge import BASE_URL
+
+RESOURCE_TYPES = ("PlanDefinition", "ActivityDefinition", "Library", "ValueSet", "CodeSystem")
+SEARCH_PARAMS = (
+    ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id", "Logical id"),
+    ("url", "uri", "http://hl7.org/fhir/SearchParameter/conformance-url", "Canonical URL"),
+    ("version", "token", "http://hl7.org/fhir/SearchParameter/conformance-version", "Version"),
+    ("name", "string", "http://hl7.org/fhir/SearchParameter/conformance-name", "Computable name"),
+    ("title", "string", "http://hl7.org/fhir/SearchParameter/conformance-title", "Title"),
+    ("status", "token", "http://hl7.org/fhir/SearchParameter/conformance-status", "Status"),
+)
+OPERATIONS = {
+    "PlanDefinition": [("apply", "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply")],
+    "ActivityDefinition": [
+        ("apply", "http://hl7.org/fhir/OperationDefinition/ActivityDefinition-apply")
+    ],
+    "ValueSet": [("expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand")],
+}
+
+
+def capability_statement(software_version: str, date: str) -> dict:
+    resources = []
+    for rtype in RESOURCE_TYPES:
+        entry: dict = {
+            "type": rtype,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "searchParam": [
+                {"name": n, "definition": d, "type": t, "documentation": doc}
+                for n, t, d, doc in SEARCH_PARAMS
+            ],
+        }
+        ops = OPERATIONS.get(rtype)
+        if ops:
+            entry["operation"] = [{"name": n, "definition": d} for n, d in ops]
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "dilation-cds",
+        "url": f"{BASE_URL}/CapabilityStatement/dilation-cds",
+        "name": "DilationCdsFhirFace",
+        "title": "Anal dilation guideline service: FHIR knowledge and $apply face",
+        "status": "active",
+        "date": date,
+        "publisher": "dilation-cds",
+        "kind": "instance",
+        "software": {"name": "anal-dilation-cds", "version": software_version},
+        "implementation": {"description": "Knowledge artifacts (read-only) and $apply"},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Read-only knowledge artifacts; $apply evaluates the guideline "
+                "against the patient data supplied in the request (the service stores none).",
+                "resource": resources,
+            }
+        ],
+    }

@@ -1,0 +1,304 @@
+"""Routes of the /fhir blueprint: metadata, read, search, $apply, $expand."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import uuid
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from service.apply import apply_activity_definition, apply_plan_definition
+from service.fhirapi.capability import RESOURCE_TYPES, SEARCH_PARAMS, capability_statement
+from service.fhirapi.expand import expand
+from service.fhirapi.parameters import ApplyRequest, bad, parse_apply_parameters
+from service.fhirapi.responses import FhirError, error_response, fhir_response
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("fhirapi", __name__)
+EXTENSION_KEY = "fhirapi"
+_IGNORED_SEARCH = {"_format", "_pretty"}
+_SEARCHABLE = {p[0] for p in SEARCH_PARAMS}
+_JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+
+
+def register(app: Flask, kb: Any) -> None:
+    """Mount the FHIR face at /fhir for this app and knowledge base."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        software = version("anal-dilation-cds")
+    except PackageNotFoundError:
+        software = "0.0.0"
+    loaded_at = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    app.extensions[EXTENSION_KEY] = {
+        "kb": kb,
+        "capability": capability_statement(software, loaded_at.replace("+00:00", "Z")),
+    }
+    app.register_blueprint(bp, url_prefix="/fhir")
+
+
+def _state() -> dict:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def _kb() -> Any:
+    return _state()["kb"]
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@bp.errorhandler(FhirError)
+def _fhir_error(err: FhirError):
+    return error_response(err)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(
+        err.code or 500, "invalid"
+    )
+    status = err.code or 500
+    return error_response(FhirError(status, code, err.description or err.name))
+
+
+@bp.errorhandler(Exception)
+def _unexpected(err: Exception):
+    log.exception("unexpected error in the FHIR face")
+    return error_response(FhirError(500, "exception", "internal error"))
+
+
+def _body() -> Any:
+    ctype = (request.mimetype or "").lower()
+    if ctype and ctype not in _JSON_TYPES:
+        raise FhirError(415, "not-supported", f"unsupported media type {ctype!r}")
+    raw = request.get_data(cache=False)
+    if not raw:
+        raise bad("the request body is empty")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("the request body is not valid JSON") from None
+
+
+def _check_type(rtype: str) -> None:
+    if rtype not in RESOURCE_TYPES:
+        raise FhirError(404, "not-supported", f"resource type {rtype!r} is not served here")
+
+
+def _read(rtype: str, rid: str) -> dict:
+    _check_type(rtype)
+    found = _kb().resolve(f"{rtype}/{rid}")
+    if found is None or found.get("resourceType") != rtype:
+        raise FhirError(404, "not-found", f"{rtype}/{rid} is not known")
+    return found
+
+
+# -- metadata, read, search ---------------------------------------------------------------
+@bp.get("/metadata")
+def metadata():
+    return fhir_response(_state()["capability"])
+
+
+@bp.get("/<rtype>")
+def search(rtype: str):
+    _check_type(rtype)
+    params: dict[str, list[str]] = {}
+    warnings = []
+    count = None
+    for key in request.args:
+        values = request.args.getlist(key)
+        base = key.partition(":")[0]
+        if key == "_count":
+            try:
+                count = int(values[-1])
+            except ValueError:
+                raise bad("_count must be an integer") from None
+            if count < 0:
+                raise bad("_count must not be negative")
+        elif base in _SEARCHABLE:
+            params[key] = values
+        elif key not in _IGNORED_SEARCH:
+            warnings.append(
+                {"severity": "warning", "code": "not-supported",
+                 "diagnostics": f"search parameter {key!r} is not supported and was ignored"}
+            )  # fmt: skip
+    matches = _kb().search(rtype, params)
+    base_url = request.url_root.rstrip("/") + "/fhir"
+    shown = matches if count is None else matches[:count]
+    entries = [
+        {"fullUrl": f"{base_url}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        for r in shown
+    ]
+    if warnings:
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": {"resourceType": "OperationOutcome", "issue": warnings},
+                "search": {"mode": "outcome"},
+            }
+        )
+    bundle = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": _now_iso()},
+        "type": "searchset",
+        "total": len(matches),
+        "link": [{"relation": "self", "url": request.url}],
+        "entry": entries,
+    }
+    if not entries:
+        del bundle["entry"]
+    return fhir_response(bundle)
+
+
+@bp.get("/<rtype>/<rid>")
+def read(rtype: str, rid: str):
+    return fhir_response(_read(rtype, rid))
+
+
+# -- $apply -------------------------------------------------------------------------------
+def _resolve_canonical(rtype: str, req: ApplyRequest) -> dict:
+    canonical = f"{req.url}|{req.version}" if req.version else str(req.url)
+    found = _kb().resolve(canonical)
+    if found is None or found.get("resourceType") != rtype:
+        raise FhirError(404, "not-found", f"no {rtype} with url {canonical}")
+    return found
+
+
+def _check_subject_data(req: ApplyRequest) -> None:
+    rid = req.subject.partition("/")[2]
+    if not any(r.get("resourceType") == "Patient" and r.get("id") == rid for r in req.data):
+        raise FhirError(422, "processing", f"the data Bundle holds no {req.subject} (the subject)")
+
+
+def _apply_kwargs(req: ApplyRequest) -> dict:
+    return {
+        "subject": req.subject,
+        "data": req.data,
+        "encounter": req.encounter,
+        "practitioner": req.practitioner,
+        "organization": req.organization,
+        "user_type": req.user_type,
+        "setting": req.setting,
+        "parameters": req.parameters,
+    }
+
+
+def _apply_plan(pd: dict, req: ApplyRequest):
+    _check_subject_data(req)
+    result = apply_plan_definition(_kb(), pd, **_apply_kwargs(req))
+    return fhir_response(result.to_care_plan())
+
+
+def _apply_activity(ad: dict, req: ApplyRequest):
+    _check_subject_data(req)
+    result = apply_activity_definition(_kb(), ad, **_apply_kwargs(req))
+    headers = {}
+    if result.issues:
+        # The resource is the answer; problems setting dynamic values travel in a header-sized
+        # summary and in the log, never as a failure.
+        headers["X-Apply-Issues"] = str(len(result.issues))
+    return fhir_response(result.resource, headers=headers)
+
+
+@bp.post("/PlanDefinition/<rid>/$apply")
+def plan_apply_instance(rid: str):
+    pd = _read("PlanDefinition", rid)
+    return _apply_plan(pd, parse_apply_parameters(_body(), type_level=False))
+
+
+@bp.post("/PlanDefinition/$apply")
+def plan_apply_type():
+    req = parse_apply_parameters(_body(), type_level=True)
+    return _apply_plan(_resolve_canonical("PlanDefinition", req), req)
+
+
+@bp.post("/ActivityDefinition/<rid>/$apply")
+def activity_apply_instance(rid: str):
+    ad = _read("ActivityDefinition", rid)
+    return _apply_activity(ad, parse_apply_parameters(_body(), type_level=False))
+
+
+@bp.post("/ActivityDefinition/$apply")
+def activity_apply_type():
+    req = parse_apply_parameters(_body(), type_level=True)
+    return _apply_activity(_resolve_canonical("ActivityDefinition", req), req)
+
+
+# -- ValueSet/$expand ---------------------------------------------------------------------
+def _expand_params() -> dict[str, str]:
+    """Query parameters (GET) or a Parameters body (POST) → {name: string value}."""
+    if request.method == "GET":
+        return {k: request.args.get(k, "") for k in request.args}
+    body = _body()
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise bad("the request body must be a FHIR Parameters resource")
+    out: dict[str, str] = {}
+    for p in body.get("parameter") or []:
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+            raise bad("every parameter needs a name")
+        values = [v for k, v in p.items() if k.startswith("value")]
+        if len(values) != 1 or isinstance(values[0], dict | list):
+            raise bad(f"parameter {p['name']!r} needs one primitive value")
+        out[p["name"]] = str(values[0])
+    return out
+
+
+def _int_param(params: dict[str, str], name: str) -> int | None:
+    if name not in params:
+        return None
+    try:
+        value = int(params[name])
+    except ValueError:
+        raise bad(f"{name} must be an integer") from None
+    if value < 0:
+        raise bad(f"{name} must not be negative")
+    return value
+
+
+def _expand(vs: dict, params: dict[str, str]):
+    return fhir_response(
+        expand(
+            _kb(),
+            vs,
+            text_filter=params.get("filter") or None,
+            offset=_int_param(params, "offset") or 0,
+            count=_int_param(params, "count"),
+            timestamp=_now_iso(),
+        )
+    )
+
+
+@bp.route("/ValueSet/<rid>/$expand", methods=["GET", "POST"])
+def expand_instance(rid: str):
+    vs = _read("ValueSet", rid)
+    return _expand(vs, _expand_params())
+
+
+@bp.route("/ValueSet/$expand", methods=["GET", "POST"])
+def expand_type():
+    params = _expand_params()
+    if not params.get("url"):
+        raise bad("type-level $expand needs the parameter 'url'")
+    canonical = params["url"]
+    if params.get("valueSetVersion"):
+        canonical += "|" + params["valueSetVersion"]
+    vs = _kb().resolve(canonical)
+    if vs is None or vs.get("resourceType") != "ValueSet":
+        raise FhirError(404, "not-found", f"no ValueSet with url {canonical}")
+    return _expand(vs, params)
+
+
+# -- anything else under /fhir ------------------------------------------------------------
+@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(anything: str):
+    if request.method in ("PUT", "PATCH", "DELETE", "POST"):
+        raise FhirError(405, "not-supported", f"{request.method} /fhir/{anything} is not supported")
+    raise FhirError(404, "not-found", f"/fhir/{anything} is not an endpoint of this server")

@@ -1,0 +1,179 @@
+"""The knowledge base: every artifact loaded, validated and prepared once, at start-up.
+
+```python
+kb = KnowledgeBase.load(content_dir=Path("plandefinitions"), cql_dir=Path("cql"))
+kb.plan_definitions            # list of PlanDefinition dicts
+kb.resolve("url|version")      # or "url" (newest version) or "Type/id" -> dict | None
+kb.engine, kb.terminology      # the compiled ELM engine and its terminology
+kb.data_requirements(pd)       # FHIR DataRequirement JSON list for a PlanDefinition
+kb.search("ValueSet", {"name": ["demo"]})
+```
+A broken artifact (invalid FHIR, R4-only violations, a dangling canonical, a condition naming a
+definition that the ELM lacks, stale generated expressions) raises `KnowledgeError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from service.knowledge.data_requirements import (
+    included_libraries,
+    iter_expression_libraries,
+    library_requirements,
+    merge_requirements,
+)
+from service.knowledge.libraries import CqlLibrary, load_cql_libraries
+from service.knowledge.loader import (
+    BASE_URL,
+    SEARCH_PARAMETERS,
+    ArtifactIndex,
+    KnowledgeError,
+    read_content,
+    validate_r4,
+)
+
+__all__ = ["BASE_URL", "SEARCH_PARAMETERS", "KnowledgeBase", "KnowledgeError"]
+
+KNOWLEDGE_TYPES = ("PlanDefinition", "ActivityDefinition", "Library", "ValueSet", "CodeSystem")
+
+
+class KnowledgeBase:
+    """Validated artifacts + generated Libraries + the compiled engine, all built in `load`."""
+
+    def __init__(
+        self,
+        index: ArtifactIndex,
+        libraries: dict[str, CqlLibrary],
+        engine: Any,
+        terminology: Any,
+    ) -> None:
+        self.index = index
+        self.libraries = libraries
+        self.engine = engine
+        self.terminology = terminology
+        self._requirements: dict[str, list[dict]] = {}
+        #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id` (service.apply).
+        self.prepared: dict[str, Any] = {}
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls, content_dir: Path, cql_dir: Path, *, elm_dir: Path | None = None
+    ) -> KnowledgeBase:
+        """Load `content_dir/**/*.json` and `cql_dir/*.cql` + `cql_dir/elm/*.json`."""
+        from service.elm import ElmEngine, ElmError, Terminology
+
+        content_dir, cql_dir = Path(content_dir), Path(cql_dir)
+        index = ArtifactIndex()
+        resources = []
+        for path, resource in read_content(content_dir):
+            validate_r4(resource, str(path))
+            if resource.get("resourceType") == "Library":
+                raise KnowledgeError(
+                    f"{path}: Library resources are generated from cql/, not hand-written"
+                )
+            index.add(resource, str(path))
+            resources.append(resource)
+        libraries = load_cql_libraries(cql_dir, elm_dir)
+        for lib in libraries.values():
+            validate_r4(lib.resource, f"generated Library {lib.name}")
+            index.add(lib.resource, f"generated Library {lib.name}")
+        try:
+            terminology = Terminology.from_resources(
+                r for r in resources if r["resourceType"] in ("ValueSet", "CodeSystem")
+            )
+            engine = ElmEngine.from_libraries(
+                [lib.elm for lib in libraries.values()], terminology=terminology
+            )
+        except ElmError as exc:
+            raise KnowledgeError(f"cannot compile the CQL content: {exc}") from exc
+        kb = cls(index, libraries, engine, terminology)
+        kb._check_references()
+        from service.apply.prepare import prepare_all
+
+        prepare_all(kb)
+        for pd in kb.plan_definitions:
+            kb.data_requirements(pd)
+        return kb
+
+    def _check_references(self) -> None:
+        """Every canonical our artifacts point at must resolve (external code systems aside)."""
+        for rtype in ("PlanDefinition", "ActivityDefinition"):
+            for res in self.index.all(rtype):
+                where = f"{rtype}/{res.get('id')}"
+                for canonical in iter_expression_libraries(res):
+                    if self.library_for(canonical) is None:
+                        raise KnowledgeError(f"{where}: library {canonical} is not loaded")
+                stack = list(res.get("action") or [])
+                while stack:
+                    action = stack.pop()
+                    ref = action.get("definitionCanonical")
+                    if ref and self.resolve(ref) is None:
+                        raise KnowledgeError(
+                            f"{where}: action {action.get('id')}: {ref} does not resolve"
+                        )
+                    stack.extend(action.get("action") or [])
+        for vs in self.index.all("ValueSet"):
+            for inc in (vs.get("compose") or {}).get("include") or []:
+                for ref in inc.get("valueSet") or []:
+                    if self.resolve(ref) is None:
+                        raise KnowledgeError(f"ValueSet/{vs.get('id')}: {ref} does not resolve")
+
+    # -- queries ------------------------------------------------------------------------------
+    @property
+    def plan_definitions(self) -> list[dict]:
+        return self.index.all("PlanDefinition")
+
+    @property
+    def activity_definitions(self) -> list[dict]:
+        return self.index.all("ActivityDefinition")
+
+    def resolve(self, reference: str) -> dict | None:
+        """A canonical (`url` or `url|version`) or a `Type/id` reference → the resource."""
+        return self.index.resolve(reference)
+
+    def search(self, resource_type: str, params: dict[str, list[str]]) -> list[dict]:
+        return self.index.search(resource_type, params)
+
+    def library_for(self, canonical: str) -> CqlLibrary | None:
+        """The CQL library behind a Library canonical (`{base}/Library/Name[|version]`)."""
+        resource = self.resolve(canonical)
+        if resource is None or resource.get("resourceType") != "Library":
+            return None
+        for lib in self.libraries.values():
+            if lib.resource is resource:
+                return lib
+        return None
+
+    def data_requirements(self, plan_definition: dict) -> list[dict]:
+        """FHIR DataRequirements of a PlanDefinition: its libraries (with their includes), the
+        libraries of the ActivityDefinitions and nested PlanDefinitions its actions use."""
+        key = f"{plan_definition.get('url')}|{plan_definition.get('version')}"
+        cached = self._requirements.get(key)
+        if cached is None:
+            names: list[str] = []
+            for artifact in self._artifacts_of(plan_definition):
+                for canonical in iter_expression_libraries(artifact):
+                    lib = self.library_for(canonical)
+                    if lib is not None:
+                        names.extend(included_libraries(lib.name, self.libraries))
+            found: list[dict] = []
+            for name in dict.fromkeys(names):
+                found.extend(library_requirements(name, self.libraries))
+            cached = merge_requirements(found)
+            self._requirements[key] = cached
+        return [dict(r) for r in cached]
+
+    def _artifacts_of(self, plan_definition: dict) -> list[dict]:
+        out, seen = [plan_definition], {id(plan_definition)}
+        stack = list(plan_definition.get("action") or [])
+        while stack:
+            action = stack.pop()
+            target = self.resolve(action.get("definitionCanonical") or "")
+            if target is not None and id(target) not in seen:
+                seen.add(id(target))
+                out.append(target)
+                stack.extend(target.get("action") or [])
+            stack.extend(action.get("action") or [])
+        return out
