@@ -4,8 +4,9 @@ A value keeps only the components it was given (``parts``), so ``DateTime(2014)`
 precision. Rules implemented here (CQL 1.5, §5 Date/Time operators, §1.5 Comparison):
 
 - Comparison walks the components from the most significant; if one value runs out of
-  components before a difference is found, the answer is unknown (None). Seconds and
-  milliseconds count as one precision (a missing millisecond is 0).
+  components before a difference is found, the answer is unknown (None). Milliseconds are a
+  precision of their own here (``@T12:00:00 < @T12:00:00.001`` is null), as the conformance
+  suite expects; only duration calculations take a missing millisecond as 0.
 - DateTimes with different timezone offsets are compared after converting the right-hand side
   to the offset of the left-hand side (values without an hour are not shifted).
 - ``+``/``-`` with a time-valued quantity use calendar semantics (month ends clamp); a quantity
@@ -24,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.elm.datatypes.uncertainty import Uncertainty
+from service.elm.errors import CqlError
 
 YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, MILLISECOND = range(7)
 WEEK = 7  # a duration unit only (never a precision)
@@ -71,7 +73,7 @@ _MS_PER_DAY = 86_400_000
 _MIN_FIELDS = (1, 1, 1, 0, 0, 0, 0)
 
 
-class TemporalError(ValueError):
+class TemporalError(CqlError, ValueError):
     """A date/time value or result that CQL cannot represent (bad component, overflow)."""
 
 
@@ -117,15 +119,6 @@ def _from_py(d: _dt.datetime) -> list[int]:
 
 def _trunc(x: Decimal | int) -> int:
     return int(x)  # int() truncates toward zero for Decimal and int
-
-
-def _combined_key(parts: tuple, base: int) -> tuple:
-    """Comparison key: seconds and milliseconds fold into one component."""
-    sec_at = SECOND - base
-    if len(parts) <= sec_at:
-        return parts
-    ms = parts[sec_at + 1] if len(parts) > sec_at + 1 else 0
-    return (*parts[:sec_at], parts[sec_at] * 1000 + ms)
 
 
 class _Temporal:
@@ -186,7 +179,7 @@ class _Temporal:
         return other.parts if type(other) is type(self) else None
 
     def compare_at(self, other: Any, precision: int | None) -> int | None:
-        """Compare up to ``precision`` (None: full precision, seconds+milliseconds combined)."""
+        """Compare up to ``precision`` (None: the full precision of both values)."""
         if precision is None:
             return self.cql_compare(other)
         pb = self._aligned_parts(other)
@@ -476,14 +469,14 @@ class DateTime(_Temporal):
         parts = _validate([year, month, day, hour, minute, second, millisecond], 0, 7)
         self.parts = parts
         self.tz = _tz_decimal(tz)
-        self._key = _combined_key(parts, 0)
+        self._key = parts
 
     @classmethod
     def _make(cls, parts: tuple, tz: Decimal | None) -> DateTime:
         obj = cls.__new__(cls)
         obj.parts = parts
         obj.tz = tz
-        obj._key = _combined_key(parts, 0)
+        obj._key = parts
         return obj
 
     @classmethod
@@ -702,13 +695,13 @@ class Time(_Temporal):
     ) -> None:
         parts = _validate([None, None, None, hour, minute, second, millisecond], HOUR, 7)
         self.parts = parts
-        self._key = _combined_key(parts, HOUR)
+        self._key = parts
 
     @classmethod
     def _make(cls, parts: tuple) -> Time:
         obj = cls.__new__(cls)
         obj.parts = parts
-        obj._key = _combined_key(parts, HOUR)
+        obj._key = parts
         return obj
 
     @classmethod

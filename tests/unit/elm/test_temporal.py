@@ -62,9 +62,10 @@ class TestComparison:
         assert DateTime(2015).cql_compare(DateTime(2014, 2, 15)) == 1
         assert DateTime(2013).cql_compare(DateTime(2014, 2, 15)) == -1
 
-    def test_seconds_and_milliseconds_are_one_precision(self):
-        assert DateTime(2014, 1, 1, 0, 0, 0).cql_equal(DateTime(2014, 1, 1, 0, 0, 0, 0)) is True
-        assert Time(10, 0, 0, 1).cql_compare(Time(10, 0, 0)) == 1
+    def test_milliseconds_are_a_precision_of_their_own(self):
+        assert DateTime(2014, 1, 1, 0, 0, 0).cql_equal(DateTime(2014, 1, 1, 0, 0, 0, 0)) is None
+        assert Time(10, 0, 0, 1).cql_compare(Time(10, 0, 0)) is None
+        assert Time(10, 0, 1).cql_compare(Time(10, 0, 0, 999)) == 1
 
     def test_offsets_are_normalised_before_comparing(self):
         a = dt("2012-03-10T10:20:00.999+07:00")

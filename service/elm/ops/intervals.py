@@ -1,0 +1,253 @@
+"""Interval operators, and the operators CQL overloads for lists and intervals.
+
+Each ELM node type is registered here once. Operators shared with lists (``Union``,
+``Intersect``, ``Except``, ``Includes``, ``IncludedIn``, proper variants, ``Contains``, ``In``)
+dispatch on ``isinstance(x, list)`` to the ``list_*`` functions of ``ops/lists.py``; the
+interval semantics live in :mod:`service.elm.datatypes.interval`. ``Before``/``After`` cover
+points and intervals in any mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from service.elm import semantics
+from service.elm.compiler import Compiler, Evaluator, constant, spec_name
+from service.elm.datatypes import interval as iv
+from service.elm.datatypes.interval import Interval
+from service.elm.ops import lists
+from service.elm.ops.datetime import precision_of
+from service.elm.registry import operator
+
+_POINT_TYPES = {
+    "System.Integer": "Integer",
+    "System.Long": "Long",
+    "System.Decimal": "Decimal",
+    "System.Quantity": "Quantity",
+    "System.Date": "Date",
+    "System.DateTime": "DateTime",
+    "System.Time": "Time",
+}
+
+
+def _point_type(node: dict) -> str | None:
+    spec = node.get("resultTypeSpecifier") or {}
+    pt = spec.get("pointType")
+    if pt is None:
+        return None
+    return _POINT_TYPES.get(spec_name(pt) or "")
+
+
+@operator("Interval")
+def compile_interval(node: dict, c: Compiler) -> Evaluator:
+    low = c.compile_opt(node.get("low")) or constant(None)
+    high = c.compile_opt(node.get("high")) or constant(None)
+    lce = c.compile_opt(node.get("lowClosedExpression"))
+    hce = c.compile_opt(node.get("highClosedExpression"))
+    low_closed = bool(node.get("lowClosed", True))
+    high_closed = bool(node.get("highClosed", True))
+    point_type = _point_type(node)
+
+    def interval(ctx: Any) -> Interval:
+        lc = low_closed if lce is None else bool(lce(ctx))
+        hc = high_closed if hce is None else bool(hce(ctx))
+        lo = low(ctx)
+        hi = high(ctx)
+        i = Interval(lo, hi, lc, hc, point_type)
+        if lo is not None and hi is not None:
+            s, e = i.start(), i.end()
+            c_ = semantics.compare(s, e)
+            if c_ is not None and c_ > 0:
+                raise iv.IntervalError(f"invalid interval: low bound {lo} above high bound {hi}")
+        return i
+
+    return interval
+
+
+def _unary(fn: Callable[[Any], Any]) -> Callable[[dict, Compiler], Evaluator]:
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        a = c.compile_operand(node)
+
+        def run(ctx: Any) -> Any:
+            x = a(ctx)
+            return None if x is None else fn(x)
+
+        return run
+
+    return compile_fn
+
+
+operator("Start")(_unary(lambda i: i.start()))
+operator("End")(_unary(lambda i: i.end()))
+operator("Width")(_unary(iv.width))
+operator("Size")(_unary(iv.size))
+operator("PointFrom")(_unary(iv.point_from))
+
+
+def _binary(
+    interval_fn: Callable[..., Any],
+    list_fn: Callable[[Any, Any], Any] | None = None,
+    *,
+    list_side: int = 0,
+    point_fn: Callable[..., Any] | None = None,
+    point_side: int = 1,
+) -> Callable[[dict, Compiler], Evaluator]:
+    """Compile a binary operator overloaded on lists (``list_side`` operand) and, when
+    ``point_fn`` is given, on a point in operand ``point_side``."""
+
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        a, b = c.compile_operands(node)
+        p = precision_of(node)
+
+        def run(ctx: Any) -> Any:
+            x = a(ctx)
+            y = b(ctx)
+            probe = x if list_side == 0 else y
+            if list_fn is not None and (isinstance(probe, list) or isinstance(x, list)):
+                return list_fn(x, y)
+            if point_fn is not None:
+                pt = y if point_side == 1 else x
+                if pt is not None and not isinstance(pt, Interval):
+                    return point_fn(x, y, p)
+            return interval_fn(x, y, p)
+
+        return run
+
+    return compile_fn
+
+
+def list_proper_contains(lst: list | None, x: Any) -> bool | None:
+    """``lst properly includes x``: x is in the list and some element is definitely not x.
+
+    Null matches null; an element whose equality with x is unknown makes membership unknown.
+    """
+    if lst is None:
+        return False
+    contained: bool | None = False
+    other = False
+    for e in lst:
+        if x is None or e is None:
+            same: bool | None = x is None and e is None
+        else:
+            same = semantics.equal(x, e)
+        if same is True:
+            contained = True
+        elif same is False:
+            other = True
+        elif contained is False:
+            contained = None
+    return iv.and3(contained, other)
+
+
+def list_proper_in(x: Any, lst: list | None) -> bool | None:
+    return list_proper_contains(lst, x)
+
+
+def _contains(x: Any, y: Any, p: int | None) -> Any:
+    return iv.contains(x, y, p)
+
+
+def _in(x: Any, y: Any, p: int | None) -> Any:
+    return iv.contains(y, x, p)
+
+
+def _included_in(x: Any, y: Any, p: int | None) -> Any:
+    return iv.includes(y, x, p)
+
+
+def _proper_in(x: Any, y: Any, p: int | None) -> Any:
+    return iv.proper_contains(y, x, p)
+
+
+def _proper_included_in(x: Any, y: Any, p: int | None) -> Any:
+    return iv.proper_includes(y, x, p)
+
+
+operator("Contains")(_binary(_contains, lists.list_contains))
+operator("In")(_binary(_in, lists.list_in, list_side=1))
+operator("ProperContains")(_binary(iv.proper_contains, list_proper_contains))
+operator("ProperIn")(_binary(_proper_in, list_proper_in, list_side=1))
+operator("Includes")(_binary(iv.includes, lists.list_includes, point_fn=_contains, point_side=1))
+operator("IncludedIn")(
+    _binary(_included_in, lists.list_included_in, list_side=1, point_fn=_in, point_side=0)
+)
+operator("ProperIncludes")(
+    _binary(
+        iv.proper_includes,
+        lists.list_proper_includes,
+        point_fn=iv.proper_contains,
+        point_side=1,
+    )
+)
+operator("ProperIncludedIn")(
+    _binary(
+        _proper_included_in,
+        lists.list_proper_included_in,
+        list_side=1,
+        point_fn=_proper_in,
+        point_side=0,
+    )
+)
+operator("Before")(_binary(iv.before))
+operator("After")(_binary(iv.after))
+operator("Meets")(_binary(iv.meets))
+operator("MeetsBefore")(_binary(iv.meets_before))
+operator("MeetsAfter")(_binary(iv.meets_after))
+operator("Overlaps")(_binary(iv.overlaps))
+operator("OverlapsBefore")(_binary(iv.overlaps_before))
+operator("OverlapsAfter")(_binary(iv.overlaps_after))
+operator("Starts")(_binary(iv.starts))
+operator("Ends")(_binary(iv.ends))
+
+
+def _set_op(
+    interval_fn: Callable[[Any, Any], Any], list_fn: Callable[[Any, Any], Any]
+) -> Callable[[dict, Compiler], Evaluator]:
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        evs = c.compile_operands(node)
+
+        def run(ctx: Any) -> Any:
+            vals = [ev(ctx) for ev in evs]
+            is_list = any(isinstance(v, list) for v in vals)
+            fn = list_fn if is_list else interval_fn
+            acc = vals[0]
+            for v in vals[1:]:
+                acc = fn(acc, v)
+            return acc
+
+        return run
+
+    return compile_fn
+
+
+operator("Union")(_set_op(iv.union, lists.list_union))
+operator("Intersect")(_set_op(iv.intersect, lists.list_intersect))
+operator("Except")(_set_op(iv.except_, lists.list_except))
+
+
+def _source_and_per(node: dict, c: Compiler) -> tuple[Evaluator, Evaluator]:
+    ops = c.compile_operands(node)
+    src = ops[0]
+    per = ops[1] if len(ops) > 1 else constant(None)
+    return src, per
+
+
+@operator("Collapse")
+def compile_collapse(node: dict, c: Compiler) -> Evaluator:
+    src, per = _source_and_per(node, c)
+
+    def collapse(ctx: Any) -> list | None:
+        return iv.collapse(src(ctx), per(ctx))
+
+    return collapse
+
+
+@operator("Expand")
+def compile_expand(node: dict, c: Compiler) -> Evaluator:
+    src, per = _source_and_per(node, c)
+
+    def expand(ctx: Any) -> list | None:
+        return iv.expand(src(ctx), per(ctx))
+
+    return expand
