@@ -83,9 +83,24 @@ class Terminology:
                     t._add_codesystem(res)
                 else:
                     valuesets.append(res)
-        for vs in valuesets:
-            t._add_valueset(vs)
+        # value sets may import each other: add them in dependency order
+        pending = valuesets
+        while pending:
+            deferred = [vs for vs in pending if not t._imports_ready(vs)]
+            if len(deferred) == len(pending):
+                t._add_valueset(deferred[0])  # raises, naming the unknown import
+            for vs in pending:
+                if vs not in deferred:
+                    t._add_valueset(vs)
+            pending = deferred
         return t
+
+    def _imports_ready(self, vs: dict) -> bool:
+        for inc in (vs.get("compose") or {}).get("include") or []:
+            for ref in inc.get("valueSet") or []:
+                if self.valueset(ref) is None:
+                    return False
+        return True
 
     def _add_codesystem(self, cs: dict) -> None:
         url = cs.get("url")
@@ -133,7 +148,7 @@ class Terminology:
         if inc.get("valueSet"):
             out: list[Code] = []
             for ref in inc["valueSet"]:
-                other = self._valuesets.get(ref)
+                other = self.valueset(ref)
                 if other is None:
                     raise TerminologyError(f"ValueSet {url}: imports unknown ValueSet {ref}")
                 out.extend(other.codes)
