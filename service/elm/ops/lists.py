@@ -261,7 +261,17 @@ def compare_for_sort(a: Any, b: Any) -> int:
     if b is None:
         return 1
     r = semantics.compare(a, b)
-    return 0 if r is None else r
+    if r is not None:
+        return r
+    # uncertain (different precisions): order by earliest possible value, less precise first
+    lo_a = getattr(a, "low_boundary", None)
+    lo_b = getattr(b, "low_boundary", None)
+    if lo_a is not None and lo_b is not None:
+        r = semantics.compare(lo_a(), lo_b())
+        if r:
+            return r
+        return (a.precision > b.precision) - (a.precision < b.precision)
+    return 0
 
 
 def sort_key(fn: Any = None) -> Any:

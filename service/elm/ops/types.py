@@ -153,6 +153,7 @@ def _converts(fn: Any) -> Any:
     return compile_fn
 
 
+_TIME_TZ = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 _QTY_RE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']*)'|([A-Za-z%][^\s]*))?\s*")
 
 
@@ -234,7 +235,7 @@ def to_time(v: Any) -> Any:
     if v is None or isinstance(v, Time):
         return v
     if isinstance(v, str):
-        return Time.parse(v)
+        return Time.parse(_TIME_TZ.sub("", v.strip()))
     return None
 
 
