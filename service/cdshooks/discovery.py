@@ -130,40 +130,64 @@ def _plain_description(pd: dict) -> str:
 
 
 def prefetch_templates(requirements: list[dict], kb=None, today: date | None = None) -> dict:
+    """One query per resource type (and kind of filter), merging the requirements' filters.
+
+    Requirements of one type that filter on the same element by ValueSet are merged into one
+    `code:in=vs1,vs2` query (comma = OR in FHIR search); direct codes into one `code=s|c,...`
+    query; a requirement with no usable filter makes the type's query unfiltered (it covers the
+    others). Keys are the type name, suffixed only when a type needs more than one query.
+    """
     today = today or date.today()
-    templates: dict[str, str] = {PATIENT_KEY: PATIENT_TEMPLATE}
-    seen = {PATIENT_TEMPLATE}
+    groups: dict[tuple, list[str]] = {}
     for req in requirements or ():
         rtype = req.get("type")
         if not isinstance(rtype, str) or not rtype[:1].isupper() or rtype == "Patient":
             continue
-        params = [("patient", "{{context.patientId}}")]
-        names = []
-        for cf in req.get("codeFilter") or ():
-            p = _code_param(cf)
-            if p is None:
-                continue
-            if cf.get("valueSet"):
-                params.append((f"{p}:in", cf["valueSet"]))
-                names.append(_slug(cf["valueSet"]))
-            elif cf.get("code"):
-                values = [
-                    f"{c['system']}|{c['code']}" if c.get("system") else c["code"]
-                    for c in cf["code"]
-                    if c.get("code")
-                ]
-                if values:
-                    params.append((p, ",".join(values)))
-                    names.append(_slug(values[0].rsplit("|", 1)[-1]))
-        for df in req.get("dateFilter") or ():
-            params.extend(_date_params(rtype, df, today))
-        query = rtype + "?" + "&".join(f"{k}={_q(v)}" for k, v in params)
-        if query in seen:
+        dates = tuple(
+            p for df in req.get("dateFilter") or () for p in _date_params(rtype, df, today)
+        )
+        filters = [f for f in (_code_filter(cf) for cf in req.get("codeFilter") or ()) if f]
+        if len(filters) == 1:
+            param, values = filters[0]
+            bucket = groups.setdefault((rtype, dates, param), [])
+            bucket.extend(v for v in values if v not in bucket)
+        elif not filters:
+            groups.setdefault((rtype, dates, None), [])
+        else:  # several filters on different elements: a query of its own (AND semantics)
+            groups[(rtype, dates, tuple(filters))] = []
+    unfiltered = {t for (t, d, p) in groups if p is None and not d}
+    templates: dict[str, str] = {PATIENT_KEY: PATIENT_TEMPLATE}
+    by_type: dict[str, list[str]] = {}
+    for (rtype, dates, param), values in groups.items():
+        if rtype in unfiltered and (param is not None or dates):
             continue
-        seen.add(query)
-        key = _unique_key(templates, "-".join([rtype, *names]) if names else rtype)
-        templates[key] = query
+        params = [("patient", "{{context.patientId}}")]
+        if isinstance(param, tuple):
+            params += [(p, ",".join(v)) for p, v in param]
+        elif param is not None:
+            params.append((param, ",".join(values)))
+        params += list(dates)
+        query = rtype + "?" + "&".join(f"{k}={_q(v)}" for k, v in params)
+        by_type.setdefault(rtype, []).append(query)
+    for rtype, queries in by_type.items():
+        for i, query in enumerate(dict.fromkeys(queries)):
+            key = rtype if i == 0 else f"{rtype}-{i + 1}"
+            templates[key] = query
     return templates
+
+
+def _code_filter(cf: dict) -> tuple[str, tuple[str, ...]] | None:
+    param = _code_param(cf)
+    if param is None:
+        return None
+    if cf.get("valueSet"):
+        return f"{param}:in", (cf["valueSet"],)
+    values = tuple(
+        f"{c['system']}|{c['code']}" if c.get("system") else c["code"]
+        for c in cf.get("code") or ()
+        if c.get("code")
+    )
+    return (param, values) if values else None
 
 
 def _q(value: str) -> str:
@@ -202,17 +226,3 @@ def _date_params(rtype: str, df: dict, today: date) -> list[tuple[str, str]]:
         if period.get("end"):
             out.append((param, f"le{period['end']}"))
     return out
-
-
-def _slug(canonical: str) -> str:
-    tail = canonical.rstrip("/").split("|")[0].rsplit("/", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9]+", "-", tail).strip("-")[:48] or "data"
-
-
-def _unique_key(existing: dict, key: str) -> str:
-    if key not in existing:
-        return key
-    n = 2
-    while f"{key}-{n}" in existing:
-        n += 1
-    return f"{key}-{n}"

@@ -106,6 +106,6 @@ def full_prefetch(*observations: dict) -> dict:
     """Every key the fixture service asks for."""
     return {
         "patient": patient(),
-        "Condition-anal-stenosis": searchset(),
-        "Observation-dilation-pain-score": searchset(*observations),
+        "Condition": searchset(),
+        "Observation": searchset(*observations),
     }

@@ -25,11 +25,12 @@ def test_every_service_prefetches_the_patient_and_filters_by_value_set_and_date(
     services = client.get("/cds-services", headers=auth("/cds-services")).get_json()["services"]
     prefetch = services[0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
-    assert prefetch["Condition-anal-stenosis"] == (
+    assert set(prefetch) == {"patient", "Condition", "Observation"}
+    assert prefetch["Condition"] == (
         "Condition?patient={{context.patientId}}"
         "&code:in=https://dilation-cds.org/fhir/ValueSet/anal-stenosis"
     )
-    obs = prefetch["Observation-dilation-pain-score"]
+    obs = prefetch["Observation"]
     assert obs.startswith("Observation?patient={{context.patientId}}&code:in=")
     assert "&date=ge" in obs
 
@@ -48,7 +49,7 @@ def test_a_relative_look_back_becomes_a_lower_date_bound_with_a_day_of_margin():
         }
     ]
     t = prefetch_templates(reqs, today=date(2026, 1, 10))
-    assert t["Procedure-174368001"] == (
+    assert t["Procedure"] == (
         "Procedure?patient={{context.patientId}}&code=http://snomed.info/sct|174368001&date=ge2025-01-08"
     )
 
@@ -71,3 +72,32 @@ def test_templates_use_only_context_tokens_allowed_by_the_spec(client, auth):
         for template in s["prefetch"].values():
             assert "{{context.userId}}" not in template
             assert "Practitioner/{{" not in template
+
+
+def test_requirements_of_one_type_are_merged_into_one_query_per_kind_of_filter():
+    vs = "https://dilation-cds.org/fhir/ValueSet/"
+    reqs = [
+        {"type": "Condition", "codeFilter": [{"path": "code", "valueSet": vs + "a"}]},
+        {"type": "Condition", "codeFilter": [{"path": "code", "valueSet": vs + "b"}]},
+        {"type": "Observation", "codeFilter": [{"path": "code", "valueSet": vs + "pain"}]},
+        {
+            "type": "Observation",
+            "codeFilter": [{"path": "code", "code": [{"system": "s", "code": "x"}]}],
+        },
+        {
+            "type": "Observation",
+            "codeFilter": [{"path": "code", "code": [{"system": "s", "code": "y"}]}],
+        },
+        {"type": "CarePlan"},
+        {"type": "Procedure", "codeFilter": [{"path": "code", "valueSet": vs + "p"}]},
+        {"type": "Procedure"},
+    ]
+    t = prefetch_templates(reqs, today=date(2026, 1, 10))
+    assert t == {
+        "patient": "Patient/{{context.patientId}}",
+        "Condition": f"Condition?patient={{{{context.patientId}}}}&code:in={vs}a,{vs}b",
+        "Observation": f"Observation?patient={{{{context.patientId}}}}&code:in={vs}pain",
+        "Observation-2": "Observation?patient={{context.patientId}}&code=s|x,s|y",
+        "CarePlan": "CarePlan?patient={{context.patientId}}",
+        "Procedure": "Procedure?patient={{context.patientId}}",
+    }

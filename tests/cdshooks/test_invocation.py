@@ -102,8 +102,8 @@ def test_card_and_suggestion_uuids_are_stable_per_patient_and_differ_across_pati
 def test_null_prefetch_values_mean_no_data_and_need_no_fhir_server(client, auth, fake_apply):
     prefetch = {
         "patient": None,
-        "Condition-anal-stenosis": None,
-        "Observation-dilation-pain-score": None,
+        "Condition": None,
+        "Observation": None,
     }
     resp = call(client, auth, patient_view(prefetch))
     assert resp.status_code == 200
@@ -116,12 +116,12 @@ def test_without_prefetch_or_fhir_server_the_service_answers_412(client, auth):
     body = resp.get_json()
     assert_conforms(PATH, "POST", 412, body)
     text = json.dumps(body)
-    assert "Observation-dilation-pain-score" in text and "patient" in text
+    assert "Observation" in text and "patient" in text
 
 
 def test_partial_prefetch_without_fhir_server_is_412_not_a_silent_guess(client, auth):
     prefetch = full_prefetch(pain(8))
-    del prefetch["Condition-anal-stenosis"]
+    del prefetch["Condition"]
     assert call(client, auth, patient_view(prefetch)).status_code == 412
 
 
@@ -178,7 +178,7 @@ def test_order_sign_merges_draft_orders_without_selections(client, auth, fake_ap
 
 def test_any_selection_behavior_is_kept(client, auth):
     body = order_body("order-select", ["ServiceRequest/d1"])
-    body["prefetch"]["Condition-anal-stenosis"] = {
+    body["prefetch"]["Condition"] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],

@@ -9,7 +9,7 @@ from tests.support.fhir_server import FhirTestServer
 
 PATH = f"/cds-services/{SERVICE}"
 TOKEN = "ehr-access-token-123"
-OBS_KEY = "Observation-dilation-pain-score"
+OBS_KEY = "Observation"
 
 
 def authz() -> dict:
