@@ -321,6 +321,9 @@ def _pt(x: Any) -> tuple:
 
 
 def _succ(r: tuple) -> tuple:
+    if r[0] is r[1]:
+        v = successor(r[0])
+        return (v, v)
     return (successor(r[0]), successor(r[1]))
 
 
@@ -563,7 +566,7 @@ def _per_add(x: Any, per: Any) -> Any:
 def collapse(intervals: list | None, per: Any = None) -> list | None:
     if intervals is None:
         return None
-    items = [i for i in intervals if i is not None]
+    items = [i for i in intervals if i is not None and (i.low is not None or i.high is not None)]
     if not items:
         return []
     items.sort(key=_sort_key_factory())

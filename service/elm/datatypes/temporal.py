@@ -417,7 +417,9 @@ _DT_RE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?)?"
     r"(T)?(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
-_TIME_RE = re.compile(r"^T?(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?$")
+_TIME_RE = re.compile(
+    r"^T?(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
 
 
 def _ms(frac: str | None) -> int | None:
@@ -743,6 +745,16 @@ class Time(_Temporal):
         s = total // 1000
         full = (s // 3600, (s // 60) % 60, s % 60, ms)
         return Time._make(full[: len(self.parts)])
+
+    def successor(self) -> Time:
+        if self.parts == MAX_TIME.parts[: len(self.parts)]:
+            raise TemporalError("successor of the maximum Time")
+        return super().successor()
+
+    def predecessor(self) -> Time:
+        if self.parts == MIN_TIME.parts[: len(self.parts)]:
+            raise TemporalError("predecessor of the minimum Time")
+        return super().predecessor()
 
     def _bounds(self, unit: int) -> tuple[_dt.datetime, _dt.datetime]:
         parts = self.parts

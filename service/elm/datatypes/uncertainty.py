@@ -100,6 +100,20 @@ class Uncertainty:
     def negate(self) -> Uncertainty:
         return Uncertainty(-self.high, -self.low)
 
+    # Python ordering against plain numbers means "every possible value" (used by range checks
+    # such as ``INT_MIN <= r <= INT_MAX`` in generic arithmetic code).
+    def __le__(self, other: Any) -> bool:
+        return self.high <= _bounds(other)[0]
+
+    def __lt__(self, other: Any) -> bool:
+        return self.high < _bounds(other)[0]
+
+    def __ge__(self, other: Any) -> bool:
+        return self.low >= _bounds(other)[1]
+
+    def __gt__(self, other: Any) -> bool:
+        return self.low > _bounds(other)[1]
+
     radd = add
     rmultiply = multiply
     __add__ = __radd__ = add

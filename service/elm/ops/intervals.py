@@ -127,8 +127,10 @@ def list_proper_contains(lst: list | None, x: Any) -> bool | None:
     contained: bool | None = False
     other = False
     for e in lst:
-        if x is None or e is None:
-            same: bool | None = x is None and e is None
+        if x is None:
+            same: bool | None = e is None
+        elif e is None:
+            same = None
         else:
             same = semantics.equal(x, e)
         if same is True:
