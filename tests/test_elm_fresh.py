@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-CQL = Path(__file__).resolve().parent.parent / "cql"
+ROOT = Path(__file__).resolve().parent.parent
+CQL = ROOT / "cql"
+BENCH = ROOT / "benchmarks" / "cql"
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,3 +45,26 @@ def test_every_cql_library_has_committed_elm():
         first = next(line for line in src.read_text().splitlines() if line.startswith("library "))
         name = first.split()[1]
         assert (CQL / "elm" / f"{name}.json").is_file(), f"{src.name}: cql/elm/{name}.json missing"
+
+
+def test_benchmark_library_elm_is_a_fresh_translation(tmp_path):
+    run = subprocess.run(
+        [
+            "node",
+            "scripts/translate.mjs",
+            "--out",
+            str(tmp_path),
+            "--lib",
+            str(CQL),
+            str(BENCH / "DilationBench.cql"),
+        ],
+        cwd=CQL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    fresh = (tmp_path / "DilationBench.json").read_text()
+    assert fresh == (BENCH / "elm" / "DilationBench.json").read_text(), (
+        "benchmarks/cql/elm is stale: re-translate (see benchmarks/README.md)"
+    )

@@ -21,6 +21,8 @@
 //              -> {patients: [{definition: canonical | {"@error": message}}] (bundle order),
 //                  unfiltered: {definition: canonical}}
 //              (each bundle is one patient's record, as in cql-exec-fhir)
+//   bench      {key, library, bundle, parameters, now, iterations, warmup, expressions?}
+//              -> {times_ms: [...], definitions}   (benchmarks/engine_bench.py)
 //   exit
 //
 // Canonical values (same form as service/elm/canonical.py; see docs/toolchain.md).
@@ -264,6 +266,34 @@ async function opEvaluate({ key, library, bundles, parameters, now, expressions 
   return { patients, unfiltered };
 }
 
+// Time cql-execution on one patient: the library, code service and PatientSource are prepared
+// once; each iteration loads the bundle and evaluates the definitions (all of them by default)
+// in one PatientContext, as Executor.exec does.
+async function opBench({ key, library, bundle, parameters, now, iterations, warmup, expressions }) {
+  const p = prepared.get(key);
+  if (!p) throw new Error(`library set ${key} not loaded`);
+  if (!p.compiled.has(library)) p.compiled.set(library, new cql.Library(p.byName[library], new cql.Repository(p.byName)));
+  const lib = p.compiled.get(library);
+  const params = Object.fromEntries(Object.entries(parameters ?? {}).map(([k, v]) => [k, fromCanonical(v)]));
+  const names = expressions ?? Object.keys(lib.expressions).filter((n) => lib.expressions[n].context !== "Unfiltered");
+  if (!fhirModelSource) fhirModelSource = cqlfhir.PatientSource.FHIRv401();
+  const source = fhirModelSource;
+  const when = executionDateTime(now);
+  const listener = new cql.NullMessageListener();
+  const times = [];
+  for (let i = 0; i < (warmup ?? 0) + iterations; i++) {
+    const t0 = process.hrtime.bigint();
+    source.reset();
+    source.loadBundles([bundle]);
+    const patient = await source.currentPatient();
+    const ctx = new cql.PatientContext(lib, patient, p.codeService, params, when, listener);
+    for (const n of names) await lib.expressions[n].execute(ctx);
+    const t1 = process.hrtime.bigint();
+    if (i >= (warmup ?? 0)) times.push(Number(t1 - t0) / 1e6);
+  }
+  return { times_ms: times, definitions: names.length };
+}
+
 function versions() {
   const v = (name) => JSON.parse(fs.readFileSync(path.join(here, "..", "node_modules", name, "package.json"), "utf8")).version;
   return { "cql-execution": v("cql-execution"), "cql-exec-fhir": v("cql-exec-fhir"), "@cqframework/cql": v("@cqframework/cql") };
@@ -275,6 +305,7 @@ const OPS = {
   conformance: opConformance,
   load: async (r) => opLoad(r),
   evaluate: opEvaluate,
+  bench: opBench,
 };
 
 // cql-execution and cql-exec-fhir may log to stdout: keep stdout for the protocol only.
