@@ -101,6 +101,17 @@ def _localise(resource: dict, local: set[str]) -> dict:
     return out
 
 
+def _is_valid(resource: dict) -> bool:
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (ValidationError, KeyError, ValueError, TypeError):
+        return False
+    return True
+
+
 def issue(severity: str, code: str, text: str, where: str | None = None) -> dict:
     out: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": text}
     if where:
@@ -291,6 +302,7 @@ class _Request:
             practitioner=self.practitioner,
             authored_on=self.authored_on,
         )
+        applied = []
         for path, expr in prep.dynamic:
             ok, value = self.value(expr)
             if not ok:
@@ -300,9 +312,38 @@ class _Request:
                     value = value[0] if len(value) == 1 else (value or None)
                 converted = to_fhir(value)
                 if converted is not None and converted != []:
-                    set_path(resource, path, converted)
-            except (ConversionError, PathError) as exc:
+                    applied.append((path, expr, converted))
+            except ConversionError as exc:
                 self.issues.append(issue("error", "processing", str(exc), expr.where))
+        if applied:
+            resource = self._with_dynamic_values(resource, applied)
+        return resource
+
+    def _with_dynamic_values(self, base: dict, applied: list[tuple[str, Expr, Any]]) -> dict:
+        """Set the values; if the result is not valid FHIR, keep only the values that are (the
+        check runs only for resources with dynamic values: a few per request)."""
+        resource = copy.deepcopy(base)
+        try:
+            for path, _, value in applied:
+                set_path(resource, path, value)
+            if _is_valid(resource):
+                return resource
+        except PathError:
+            pass
+        resource = base
+        for path, expr, value in applied:
+            candidate = copy.deepcopy(resource)
+            try:
+                set_path(candidate, path, value)
+            except PathError as exc:
+                self.issues.append(issue("error", "processing", str(exc), expr.where))
+                continue
+            if _is_valid(candidate):
+                resource = candidate
+            else:
+                self.issues.append(
+                    issue("error", "processing", f"value does not fit {path}", expr.where)
+                )
         return resource
 
     def plan(self, prep: PreparedPlan, trigger: str | None, seed: str) -> dict:

@@ -11,7 +11,7 @@ Accepted parameters (FHIR R4 PlanDefinition/$apply and ActivityDefinition/$apply
 | userType, userLanguage, userTaskContext, setting, settingContext | value[x] | informational |
 | parameters | resource Parameters | CQL parameter values (FHIR types → CQL values) |
 | data | resource Bundle | the patient's data (required by this service: it stores none) |
-| url, version | valueUri / valueString | type-level $apply: which PlanDefinition/ActivityDefinition |
+| url, version | valueUri / valueString | type-level $apply: the artifact to apply |
 """
 
 from __future__ import annotations

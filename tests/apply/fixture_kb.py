@@ -11,7 +11,9 @@ from service.knowledge import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "content"
-NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
+#: Evaluation time of the tests: today at noon UTC (the data below is relative to it, so requests
+#: through the REST face, which evaluate at the real time, see the same picture).
+NOW = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 BASE = "https://dilation-cds.org/fhir"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -37,7 +39,7 @@ def fixture_kb() -> KnowledgeBase:
     return KnowledgeBase.load(content_dir=content, cql_dir=cql)
 
 
-def _day(days_ago: int) -> str:
+def day(days_ago: int) -> str:
     return (NOW - dt.timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
 
 
@@ -76,7 +78,7 @@ def pain(pid: str, score: int, days_ago: int, oid: str = "o1") -> dict:
         "status": "final",
         "subject": {"reference": f"Patient/{pid}"},
         "code": {"coding": [{"system": LOINC, "code": "72514-3", "display": "Pain score 0-10"}]},
-        "effectiveDateTime": _day(days_ago),
+        "effectiveDateTime": day(days_ago),
         "valueInteger": score,
     }
 

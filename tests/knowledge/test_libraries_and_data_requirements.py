@@ -36,8 +36,13 @@ def test_a_library_declares_what_it_depends_on(kb):
 
 def test_library_parameters_list_cql_parameters_in_and_definitions_out(kb):
     params = {p["name"]: p for p in kb.resolve(f"{BASE}/Library/DemoDilation")["parameter"]}
-    assert params["Pain Threshold"] == {"name": "Pain Threshold", "use": "in", "min": 0,
-                                        "max": "1", "type": "integer"}  # fmt: skip
+    assert params["Pain Threshold"] == {
+        "name": "Pain Threshold",
+        "use": "in",
+        "min": 0,
+        "max": "1",
+        "type": "integer",
+    }
     assert params["Pain Lookback"]["type"] == "Quantity"
     assert params["Has Anal Stenosis"]["use"] == "out"
     assert params["Has Anal Stenosis"]["type"] == "boolean"
@@ -70,9 +75,11 @@ def test_a_lookback_interval_from_a_parameter_default_becomes_a_date_filter(kb):
     pain = requirement(reqs, "Observation", "72514-3")
     assert pain["codeFilter"][0]["code"][0]["system"] == LOINC
     assert pain["dateFilter"] == [
-        {"path": "effective",
-         "valueDuration": {"value": 30, "unit": "days", "system": UCUM, "code": "d"}}
-    ]  # fmt: skip
+        {
+            "path": "effective",
+            "valueDuration": {"value": 30, "unit": "days", "system": UCUM, "code": "d"},
+        }
+    ]
 
 
 def test_an_on_or_after_bound_becomes_a_date_filter(kb):
@@ -106,8 +113,11 @@ def test_an_undated_use_of_the_same_retrieve_removes_the_date_filter(tmp_path: P
     from service.knowledge.data_requirements import merge_requirements
 
     window = {"path": "effective", "valueDuration": {"value": 30, "unit": "days"}}
-    dated = {"type": "Observation", "codeFilter": [{"path": "code", "valueSet": "v"}],
-             "dateFilter": [window]}  # fmt: skip
+    dated = {
+        "type": "Observation",
+        "codeFilter": [{"path": "code", "valueSet": "v"}],
+        "dateFilter": [window],
+    }
     wider = json.loads(json.dumps(dated))
     wider["dateFilter"][0]["valueDuration"] = {"value": 2, "unit": "months"}
     assert merge_requirements([dated, wider]) == [wider]

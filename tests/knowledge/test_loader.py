@@ -82,8 +82,11 @@ def test_unreadable_json_stops_the_start_up(tree):
 
 
 def test_the_r4_guard_rejects_subject_canonical_that_r4b_would_accept():
-    pd = {"resourceType": "PlanDefinition", "status": "draft",
-          "action": [{"id": "a", "subjectCanonical": "http://x"}]}  # fmt: skip
+    pd = {
+        "resourceType": "PlanDefinition",
+        "status": "draft",
+        "action": [{"id": "a", "subjectCanonical": "http://x"}],
+    }
     assert any("subjectCanonical" in p for p in r4_guard(pd))
     with pytest.raises(KnowledgeError, match="R4"):
         validate_r4(pd, "inline")
@@ -117,7 +120,7 @@ def test_a_fhirpath_condition_that_does_not_compile_stops_the_start_up(tree):
     content, cql = tree
 
     def breakit(pd):
-        pd["action"][1]["action"][2]["condition"][0]["expression"]["expression"] = "%patient.("
+        pd["action"][1]["action"][2]["condition"][0]["expression"]["expression"] = "'unterminated"
 
     edit(content / "PlanDefinition-demo-dilation.json", breakit)
     with pytest.raises(KnowledgeError, match="FHIRPath"):
@@ -126,8 +129,10 @@ def test_a_fhirpath_condition_that_does_not_compile_stops_the_start_up(tree):
 
 def test_a_hand_written_library_is_refused(tree):
     content, cql = tree
-    write(content / "Library-x.json", {"resourceType": "Library", "id": "x", "status": "draft",
-                                       "type": {"text": "logic"}})  # fmt: skip
+    write(
+        content / "Library-x.json",
+        {"resourceType": "Library", "id": "x", "status": "draft", "type": {"text": "logic"}},
+    )
     with pytest.raises(KnowledgeError, match="generated"):
         KnowledgeBase.load(content_dir=content, cql_dir=cql)
 

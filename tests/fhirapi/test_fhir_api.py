@@ -1,0 +1,339 @@
+"""The /fhir face as a FHIR client sees it (fixture content on a minimal Flask app)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from flask import Flask
+
+from service.fhirapi import register
+from tests.apply.fixture_kb import BASE, mild_pain_patient, severe_pain_patient
+
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture(scope="module")
+def client(kb):
+    app = Flask("fhirapi-test")
+    register(app, kb)
+    return app.test_client()
+
+
+def valid(resource: dict) -> dict:
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    return resource
+
+
+def params(*items: dict) -> dict:
+    return {"resourceType": "Parameters", "parameter": list(items)}
+
+
+def subject(ref: str) -> dict:
+    return {"name": "subject", "valueString": ref}
+
+
+def data(bundle: dict) -> dict:
+    return {"name": "data", "resource": bundle}
+
+
+def post(client, url, body, content_type=FHIR_JSON):
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(url, data=raw, content_type=content_type)
+
+
+def assert_outcome(resp, status: int, code: str | None = None) -> dict:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == FHIR_JSON
+    body = valid(resp.get_json())
+    assert body["resourceType"] == "OperationOutcome"
+    assert "Traceback" not in resp.get_data(as_text=True)
+    if code:
+        assert body["issue"][0]["code"] == code
+    return body
+
+
+# -- metadata, read, search -----------------------------------------------------------------
+def test_metadata_is_an_r4_capability_statement_listing_resources_and_operations(client):
+    resp = client.get("/fhir/metadata")
+    assert resp.status_code == 200 and resp.mimetype == FHIR_JSON
+    cs = valid(resp.get_json())
+    assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
+    resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
+    assert set(resources) == {
+        "PlanDefinition",
+        "ActivityDefinition",
+        "Library",
+        "ValueSet",
+        "CodeSystem",
+    }
+    assert {p["name"] for p in resources["Library"]["searchParam"]} == {
+        "_id",
+        "url",
+        "version",
+        "name",
+        "title",
+        "status",
+    }
+    assert [o["name"] for o in resources["PlanDefinition"]["operation"]] == ["apply"]
+    assert [o["name"] for o in resources["ValueSet"]["operation"]] == ["expand"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "PlanDefinition/demo-dilation",
+        "ActivityDefinition/demo-referral",
+        "Library/DemoDilation",
+        "ValueSet/demo-anal-stenosis",
+        "CodeSystem/demo-local",
+    ],
+)
+def test_read_returns_the_artifact(client, path):
+    resp = client.get(f"/fhir/{path}")
+    assert resp.status_code == 200 and resp.mimetype == FHIR_JSON
+    body = valid(resp.get_json())
+    assert f"{body['resourceType']}/{body['id']}" == path
+
+
+def test_read_of_an_unknown_id_is_a_404_operation_outcome(client):
+    assert_outcome(client.get("/fhir/PlanDefinition/nope"), 404, "not-found")
+
+
+def test_an_unsupported_resource_type_is_a_404(client):
+    assert_outcome(client.get("/fhir/Patient/1"), 404)
+    assert_outcome(client.get("/fhir/Patient"), 404)
+
+
+def test_search_by_url_returns_a_searchset_bundle(client):
+    resp = client.get(
+        "/fhir/PlanDefinition", query_string={"url": f"{BASE}/PlanDefinition/demo-dilation"}
+    )
+    bundle = valid(resp.get_json())
+    assert bundle["type"] == "searchset" and bundle["total"] == 1
+    entry = bundle["entry"][0]
+    assert entry["search"] == {"mode": "match"}
+    assert entry["fullUrl"].endswith("/fhir/PlanDefinition/demo-dilation")
+
+
+def test_search_without_parameters_lists_all_and_count_limits_the_page(client):
+    everything = client.get("/fhir/ActivityDefinition").get_json()
+    assert everything["total"] == 5 and len(everything["entry"]) == 5
+    page = client.get("/fhir/ActivityDefinition?_count=2").get_json()
+    assert page["total"] == 5 and len(page["entry"]) == 2
+
+
+def test_search_by_name_title_status_version_and_id(client):
+    def ids(qs):
+        return [
+            e["resource"]["id"]
+            for e in client.get(f"/fhir/ValueSet?{qs}").get_json().get("entry", [])
+        ]
+
+    assert ids("name=demoanal") == ["demo-anal-stenosis"]
+    assert ids("title:contains=devices") == ["demo-devices"]
+    assert ids("status=draft") == ["demo-devices"]
+    assert ids("version=1.0.0&_id=demo-devices") == ["demo-devices"]
+    assert ids("name=zzz") == []
+
+
+def test_an_unknown_search_parameter_is_ignored_with_a_warning_outcome(client):
+    bundle = valid(client.get("/fhir/ValueSet?foo=bar").get_json())
+    outcome = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert outcome and "foo" in outcome[0]["resource"]["issue"][0]["diagnostics"]
+    assert bundle["total"] == 2
+
+
+def test_a_bad_count_is_a_400(client):
+    assert_outcome(client.get("/fhir/ValueSet?_count=lots"), 400, "invalid")
+
+
+# -- $apply -----------------------------------------------------------------------------------
+def test_instance_apply_returns_a_care_plan_with_the_request_group(client):
+    body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
+    resp = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    plan = valid(resp.get_json())
+    assert plan["resourceType"] == "CarePlan"
+    rg = next(r for r in plan["contained"] if r["resourceType"] == "RequestGroup")
+    assert "professional" in [a["id"] for a in rg["action"]]
+    assert plan["subject"] == {"reference": "Patient/pro"}
+
+
+def test_type_level_apply_finds_the_plan_definition_by_url_and_version(client):
+    body = params(
+        {"name": "url", "valueUri": f"{BASE}/PlanDefinition/demo-dilation"},
+        {"name": "version", "valueString": "1.0.0"},
+        subject("home"),
+        data(mild_pain_patient("home")),
+    )
+    plan = valid(post(client, "/fhir/PlanDefinition/$apply", body).get_json())
+    rg = next(r for r in plan["contained"] if r["resourceType"] == "RequestGroup")
+    assert "home" in [a["id"] for a in rg["action"]]
+
+
+def test_cql_parameters_are_converted_from_fhir_types(client):
+    nested = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "Pain Threshold", "valueInteger": 9}],
+    }
+    body = params(
+        subject("Patient/pro"),
+        data(severe_pain_patient("pro")),
+        {"name": "parameters", "resource": nested},
+    )
+    plan = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body).get_json()
+    rg = next(r for r in plan["contained"] if r["resourceType"] == "RequestGroup")
+    assert "professional" not in [a["id"] for a in rg["action"]]
+    assert "home" in [a["id"] for a in rg["action"]]
+
+
+def test_activity_definition_apply_returns_the_proposed_resource(client):
+    body = params(
+        subject("Patient/home"),
+        data(mild_pain_patient("home")),
+        {"name": "practitioner", "valueString": "Practitioner/dr"},
+    )
+    resp = post(client, "/fhir/ActivityDefinition/demo-home-program/$apply", body)
+    sr = valid(resp.get_json())
+    assert sr["resourceType"] == "ServiceRequest" and sr["status"] == "draft"
+    assert sr["subject"] == {"reference": "Patient/home"}
+    assert sr["requester"] == {"reference": "Practitioner/dr"}
+    assert sr["note"] == [{"text": "Target Hegar size 17"}]
+    type_level = params(
+        {"name": "url", "valueUri": f"{BASE}/ActivityDefinition/demo-referral"},
+        subject("Patient/home"),
+        data(mild_pain_patient("home")),
+    )
+    assert post(client, "/fhir/ActivityDefinition/$apply", type_level).get_json()[
+        "resourceType"
+    ] == ("ServiceRequest")
+
+
+def test_apply_on_an_unknown_plan_definition_is_a_404(client):
+    body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
+    assert_outcome(post(client, "/fhir/PlanDefinition/nope/$apply", body), 404, "not-found")
+    typed = params(
+        {"name": "url", "valueUri": "http://nowhere/PlanDefinition/x"},
+        subject("p"),
+        data(severe_pain_patient("p")),
+    )
+    assert_outcome(post(client, "/fhir/PlanDefinition/$apply", typed), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ("", "empty"),
+        ({"resourceType": "Patient"}, "Parameters"),
+        ({"resourceType": "Parameters", "parameter": {"name": "subject"}}, "list"),
+        (params(data({"resourceType": "Bundle", "type": "collection"})), "subject"),
+        (params(subject("Patient/a"), subject("Patient/b")), "only once"),
+        (params(subject("Observation/a")), "Patient"),
+        (params(subject("Patient/a"), {"name": "bogus", "valueString": "x"}), "bogus"),
+        (
+            params(subject("Patient/a"), {"name": "data", "resource": {"resourceType": "Patient"}}),
+            "Bundle",
+        ),
+        (
+            params(
+                subject("Patient/a"), data({"resourceType": "Bundle", "entry": [{"resource": 3}]})
+            ),
+            "entry[0]",
+        ),
+        (
+            params(
+                subject("Patient/a"),
+                {
+                    "name": "parameters",
+                    "resource": {
+                        "resourceType": "Parameters",
+                        "parameter": [{"name": "Pain Threshold", "valueInteger": "high"}],
+                    },
+                },
+            ),
+            "integer",
+        ),
+        (
+            params(
+                subject("Patient/a"),
+                {
+                    "name": "parameters",
+                    "resource": {
+                        "resourceType": "Parameters",
+                        "parameter": [{"name": "x", "valueAttachment": {}}],
+                    },
+                },
+            ),
+            "not supported",
+        ),
+    ],
+)
+def test_bad_parameters_are_a_400_saying_what_is_wrong(client, body, fragment):
+    resp = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body)
+    outcome = assert_outcome(resp, 400, "invalid")
+    assert fragment in outcome["issue"][0]["diagnostics"]
+
+
+def test_type_level_apply_without_url_is_a_400(client):
+    body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
+    assert_outcome(post(client, "/fhir/PlanDefinition/$apply", body), 400)
+
+
+def test_apply_without_data_is_a_422(client):
+    assert_outcome(
+        post(client, "/fhir/PlanDefinition/demo-dilation/$apply", params(subject("p"))), 422
+    )
+
+
+def test_apply_with_data_lacking_the_subject_is_a_422(client):
+    body = params(subject("Patient/other"), data(severe_pain_patient("pro")))
+    outcome = assert_outcome(post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body), 422)
+    assert "Patient/other" in outcome["issue"][0]["diagnostics"]
+
+
+def test_a_wrong_media_type_is_a_415(client):
+    body = json.dumps(params(subject("p")))
+    assert_outcome(
+        post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body, "text/plain"), 415
+    )
+
+
+def test_unsupported_interactions_are_operation_outcomes(client):
+    assert_outcome(client.delete("/fhir/PlanDefinition/demo-dilation"), 405)
+    assert_outcome(client.put("/fhir/PlanDefinition/demo-dilation", json={}), 405)
+    assert_outcome(client.get("/fhir/PlanDefinition/demo-dilation/_history"), 404)
+
+
+# -- ValueSet/$expand -------------------------------------------------------------------------
+def test_expand_lists_the_codes_of_a_value_set(client):
+    vs = valid(client.get("/fhir/ValueSet/demo-anal-stenosis/$expand").get_json())
+    codes = [(c["system"], c["code"]) for c in vs["expansion"]["contains"]]
+    assert ("http://snomed.info/sct", "64153009") in codes
+    assert ("http://hl7.org/fhir/sid/icd-10-cm", "K62.4") in codes
+    assert vs["expansion"]["total"] == 3
+
+
+def test_expand_includes_whole_local_code_systems_and_filters_by_text(client):
+    vs = client.get(
+        f"/fhir/ValueSet/$expand?url={BASE}/ValueSet/demo-devices&filter=hegar"
+    ).get_json()
+    assert [c["code"] for c in valid(vs)["expansion"]["contains"]] == ["hegar-dilator-set"]
+
+
+def test_expand_by_post_with_parameters_and_paging(client):
+    body = params(
+        {"name": "url", "valueUri": f"{BASE}/ValueSet/demo-anal-stenosis"},
+        {"name": "count", "valueInteger": 1},
+        {"name": "offset", "valueInteger": 1},
+    )
+    vs = valid(post(client, "/fhir/ValueSet/$expand", body).get_json())
+    assert vs["expansion"]["total"] == 3 and len(vs["expansion"]["contains"]) == 1
+
+
+def test_expand_of_an_unknown_value_set_is_a_404(client):
+    assert_outcome(client.get("/fhir/ValueSet/$expand?url=http://nowhere/vs"), 404)
+    assert_outcome(client.get("/fhir/ValueSet/nope/$expand"), 404)
+    assert_outcome(client.get("/fhir/ValueSet/$expand"), 400)
