@@ -144,7 +144,7 @@ class Interval:
         self.high = high
         self.low_closed = low_closed
         self.high_closed = high_closed
-        self.point_type = point_type or point_type_of(low if low is not None else high)
+        self.point_type = point_type
         self._start: tuple | None = None
         self._end: tuple | None = None
 
@@ -153,14 +153,17 @@ class Interval:
         """The closed start when it is a definite point, else None."""
         low = self.low
         if low is None:
-            return min_value(self.point_type) if self.low_closed else None
+            return min_value(self._type()) if self.low_closed else None
         return low if self.low_closed else successor(low)
 
     def _point_end(self) -> Any:
         high = self.high
         if high is None:
-            return max_value(self.point_type) if self.high_closed else None
+            return max_value(self._type()) if self.high_closed else None
         return high if self.high_closed else predecessor(high)
+
+    def _type(self) -> str | None:
+        return self.point_type or point_type_of(self.low if self.low is not None else self.high)
 
     def start_range(self) -> tuple:
         r = self._start
@@ -284,6 +287,9 @@ def pcmp(a: Any, b: Any, precision: int | None = None) -> int | None:
 
 def rlt(x: tuple, y: tuple, p: int | None = None) -> bool | None:
     """Range x < range y: definite only when the ranges are apart."""
+    if x[0] is x[1] and y[0] is y[1]:
+        c = pcmp(x[0], y[0], p)
+        return None if c is None else c < 0
     c = pcmp(x[1], y[0], p)
     if c is not None and c < 0:
         return True
@@ -294,6 +300,10 @@ def rlt(x: tuple, y: tuple, p: int | None = None) -> bool | None:
 
 
 def rle(x: tuple, y: tuple, p: int | None = None) -> bool | None:
+    """Range x <= range y."""
+    if x[0] is x[1] and y[0] is y[1]:
+        c = pcmp(x[0], y[0], p)
+        return None if c is None else c <= 0
     c = pcmp(x[1], y[0], p)
     if c is not None and c <= 0:
         return True
@@ -304,6 +314,7 @@ def rle(x: tuple, y: tuple, p: int | None = None) -> bool | None:
 
 
 def req(x: tuple, y: tuple, p: int | None = None) -> bool | None:
+    """Range x = range y: definite when both are points, false when apart."""
     if x[0] is x[1] and y[0] is y[1]:
         c = pcmp(x[0], y[0], p)
         return None if c is None else c == 0
@@ -471,7 +482,7 @@ def union(a: Interval | None, b: Interval | None) -> Interval | None:
     hi = _pick(a, b, start=False, smaller=False)
     if lo is None or hi is None:
         return None
-    return Interval(lo[0], hi[0], lo[1], hi[1], a.point_type or b.point_type)
+    return Interval(lo[0], hi[0], lo[1], hi[1], a._type() or b._type())
 
 
 def intersect(a: Interval | None, b: Interval | None) -> Interval | None:
@@ -481,7 +492,7 @@ def intersect(a: Interval | None, b: Interval | None) -> Interval | None:
         return None
     lo = _pick(a, b, start=True, smaller=False) or (None, False)
     hi = _pick(a, b, start=False, smaller=True) or (None, False)
-    return Interval(lo[0], hi[0], lo[1], hi[1], a.point_type or b.point_type)
+    return Interval(lo[0], hi[0], lo[1], hi[1], a._type() or b._type())
 
 
 def _pick(a: Interval, b: Interval, start: bool, smaller: bool) -> tuple[Any, bool] | None:
