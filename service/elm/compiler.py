@@ -168,6 +168,21 @@ class Compiler:
         if self._frames:
             self._frames[-1][0] = False
 
+    def static_type(self, node: dict | None) -> str | None:
+        """The node's result type; for references without one, the referenced definition's."""
+        t = result_type(node)
+        if t is not None or not node:
+            return t
+        if node.get("type") == "ExpressionRef":
+            try:
+                lib = self.resolve_library(node.get("libraryName"), node)
+            except ElmLoadError:
+                return None
+            d = lib.expressions.get(node.get("name"))
+            if d is not None:
+                return result_type(d.node) or result_type(d.node.get("expression"))
+        return None
+
     # -- resolution ------------------------------------------------------------------------
     def resolve_library(self, library_name: str | None, node: dict | None = None) -> Any:
         """The library a reference points to: this one, or an include by local identifier."""

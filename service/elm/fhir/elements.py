@@ -97,7 +97,7 @@ def _fhir_local(type_name: str | None) -> str | None:
 
 def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
     """Converter from a FHIR primitive's JSON value to its System value."""
-    from service.elm.datatypes.temporal import Date, DateTime, Time
+    from service.elm.datatypes.temporal import Date, Time
 
     if fhir_type in FHIR_STRINGS:
         return lambda v: v if isinstance(v, str) or v is None else str(v)
@@ -114,12 +114,30 @@ def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
 
         return dec
     if fhir_type in ("dateTime", "instant"):
-        return lambda v: DateTime.parse(v) if isinstance(v, str) else v
+        return parse_fhir_datetime
     if fhir_type == "date":
         return lambda v: Date.parse(v) if isinstance(v, str) else v
     if fhir_type == "time":
         return lambda v: Time.parse(v) if isinstance(v, str) else v
     return None
+
+
+def evaluation_offset(ctx: Any) -> Any:
+    """The evaluation's timezone offset in hours (Decimal): FHIR dateTimes with a time but
+    no offset are taken in it, as the reference engine does."""
+    off = ctx.now.utcoffset()
+    return None if off is None else Decimal(int(off.total_seconds())) / 3600
+
+
+def parse_fhir_datetime(v: Any, ctx: Any = None) -> Any:
+    """A FHIR dateTime/instant JSON string as a CQL DateTime (None when malformed)."""
+    from service.elm.datatypes.temporal import DateTime
+
+    if not isinstance(v, str):
+        return v
+    if ctx is not None and "T" in v:
+        return DateTime.parse(v, evaluation_offset(ctx))
+    return DateTime.parse(v)
 
 
 def _choices(node: dict) -> list[str] | None:
@@ -135,12 +153,62 @@ def _choices(node: dict) -> list[str] | None:
     return out
 
 
+_MODEL: dict | None = None
+
+
+def _model() -> dict:
+    global _MODEL
+    if _MODEL is None:
+        import json
+        from pathlib import Path
+
+        table = Path(__file__).with_name("fhir_modelinfo_4_0_1.json")
+        _MODEL = json.loads(table.read_text(encoding="utf-8"))["types"]
+    return _MODEL
+
+
+def element_type(type_name: str | None, element: str) -> str | None:
+    """Declared type of `element` in FHIR class `type_name` ('FHIR.Patient', 'birthDate')
+    -> 'FHIR.date' (base classes searched; None when unknown)."""
+    local = _fhir_local(type_name)
+    model = _model()
+    seen = 0
+    while local is not None and seen < 20:
+        info = model.get(local)
+        if info is None:
+            return None
+        t = info["elements"].get(element)
+        if t is not None:
+            return t
+        local = _fhir_local(info.get("base"))
+        seen += 1
+    return None
+
+
+def path_type(type_name: str | None, path: str) -> str | None:
+    """Declared type at the end of a dotted path (list element types are unwrapped)."""
+    t = type_name
+    for step in path.split("."):
+        if t is None:
+            return None
+        if t.startswith("List<"):
+            t = t[5:-1]
+        t = element_type(t, step)
+    return t
+
+
 def compile_fhir_property(
     node: dict, source: Evaluator, source_type: str | None, c: Compiler
 ) -> Evaluator | None:
     """A specialised evaluator for FHIR element access, or None for generic access."""
     path = node["path"]
     local = _fhir_local(source_type)
+    if (path == "value" or path.endswith(".value")) and not (
+        local is not None and path == "value" and local in FHIR_PRIMITIVES
+    ):
+        special = _compile_value_path(node, source, path, source_type)
+        if special is not None:
+            return special
     if local is not None and path == "value" and local in FHIR_PRIMITIVES:
         conv = primitive_converter(local)
         if conv is not None:
@@ -151,14 +219,16 @@ def compile_fhir_property(
                     return None
                 if isinstance(v, FhirChoice):
                     v = v.value
+                if conv is parse_fhir_datetime:
+                    return conv(v, ctx)
                 return conv(v)
 
             return primitive_value
-    if path == "value" or path.endswith(".value"):
-        special = _compile_value_path(node, source, path)
-        if special is not None:
-            return special
     choices = _choices(node)
+    if choices is None and local is not None and "." not in path:
+        declared = element_type(source_type, path)
+        if declared and declared.startswith("Choice<"):
+            choices = [t[5:] for t in declared[7:-1].split(",") if t.startswith("FHIR.")]
     if choices and "." not in path:
         keys = [(choice_key(path, t), t) for t in choices]
 
@@ -191,13 +261,19 @@ _SYSTEM_TO_FHIR = {
 }
 
 
-def _compile_value_path(node: dict, source: Evaluator, path: str) -> Evaluator | None:
+def _compile_value_path(
+    node: dict, source: Evaluator, path: str, source_type: str | None = None
+) -> Evaluator | None:
     """`x.value` / `x.a.value` whose result is a System type: the final `.value` of a FHIR
-    primitive (a raw JSON value) is the primitive itself, converted to the System type."""
+    primitive (a raw JSON value) is the primitive itself, converted to the System type. The
+    type comes from the ELM result type, else from the FHIR model (`Patient.birthDate.value`
+    is a System.Date)."""
     from service.elm.compiler import result_type
     from service.elm.ops.structured import property_getter
 
     rtype = result_type(node)
+    if (not rtype or not rtype.startswith("System.")) and source_type:
+        rtype = path_type(source_type, path)
     if not rtype or not rtype.startswith("System."):
         return None
     fhir_type = _SYSTEM_TO_FHIR.get(rtype[7:])
@@ -220,6 +296,8 @@ def _compile_value_path(node: dict, source: Evaluator, path: str) -> Evaluator |
                 return None
         elif isinstance(v, list):
             return None
+        if conv is parse_fhir_datetime:
+            return conv(v, ctx)
         return conv(v)
 
     return value_of

@@ -124,10 +124,9 @@ def compile_retrieve(node: dict, c: Compiler) -> Evaluator:
         if term is not None:
             exp = term.valueset(ref.id, ref.version)
             if exp is None:
-                raise ElmLoadError(
-                    f"{c.library.name}: ValueSet {ref.name!r} ({ref.id}) is not in the terminology"
-                )
-            static_keys = exp.keys
+                c.engine.report_missing_terminology("ValueSet", ref, c.library.name)
+            else:
+                static_keys = exp.keys
     codes = c.compile(codes_node)
 
     def retrieve_coded(ctx: Any) -> list[dict]:
@@ -173,12 +172,14 @@ def _compile_date_filter(node: dict, c: Compiler) -> Any:
     if date_path is None or date_range is None:
         return None
     from service.elm import semantics
-    from service.elm.fhir.elements import primitive_converter
+    from service.elm.fhir.elements import parse_fhir_datetime
 
     rng = c.compile(date_range)
-    to_dt = primitive_converter("dateTime")
 
-    def point_of(v: Any) -> tuple[Any, Any]:
+    def point_of(v: Any, ctx: Any) -> tuple[Any, Any]:
+        def to_dt(x: Any) -> Any:
+            return parse_fhir_datetime(x, ctx)
+
         if isinstance(v, FhirChoice):
             v = v.value
         if isinstance(v, str):
@@ -200,7 +201,7 @@ def _compile_date_filter(node: dict, c: Compiler) -> Any:
             v = r.get(date_path)
             if v is None:
                 v = choice_lookup(r, date_path)
-            lo, hi = point_of(v)
+            lo, hi = point_of(v, ctx)
             if lo is None and hi is None:
                 continue
             a = (

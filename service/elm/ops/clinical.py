@@ -131,12 +131,11 @@ def _expansion(node: dict, key: str, c: Compiler, codesystem: bool = False) -> A
                 if codesystem
                 else term.valueset(ref.id, ref.version)
             )
-            if exp is None:
-                kind = "CodeSystem" if codesystem else "ValueSet"
-                raise ElmLoadError(
-                    f"{c.library.name}: {kind} {ref.name!r} ({ref.id}) is not in the terminology"
-                )
-            return lambda ctx: exp
+            if exp is not None:
+                return lambda ctx: exp
+            c.engine.report_missing_terminology(
+                "CodeSystem" if codesystem else "ValueSet", ref, c.library.name
+            )
         return _runtime_lookup(lambda ctx: ref, codesystem)
     expr = node.get(key + "Expression")
     if expr is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator, result_type
+from service.elm.compiler import Compiler, Evaluator
 from service.elm.datatypes.tuples import Tuple
 from service.elm.registry import operator
 
@@ -83,7 +83,7 @@ def compile_property(node: dict, c: Compiler) -> Evaluator:
         source_type = None
     else:
         source = c.compile(node["source"])
-        source_type = result_type(node["source"])
+        source_type = c.static_type(node["source"])
     special = compile_fhir_property(node, source, source_type, c)
     if special is not None:
         return special

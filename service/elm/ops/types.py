@@ -404,8 +404,13 @@ def type_test(spec: Any) -> Any:
 
 
 def _target_spec(node: dict, key: str) -> Any:
+    """The target type: a qualified name string, or a (non-named) type specifier dict."""
     spec = node.get(key + "TypeSpecifier")
-    return spec if spec is not None else node.get(key + "Type")
+    if spec is None:
+        return node.get(key + "Type")
+    if spec.get("type") == "NamedTypeSpecifier":
+        return spec["name"]
+    return spec
 
 
 @operator("Is")

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from service.elm.compiler import Compiler
+from service.elm.datatypes.tuples import Tuple
 from service.elm.errors import ElmLoadError, ElmRuntimeError
 from service.elm.fhir.data import PatientData
+from service.elm.fhir.elements import FhirChoice
 from service.elm.runtime.context import Context
 from service.elm.runtime.library import LibraryRuntime
 
@@ -28,6 +30,8 @@ class ElmEngine:
         import service.elm.ops  # noqa: F401  (registers every operator)
 
         self.terminology = terminology
+        #: value sets / code systems the ELM uses that the terminology does not hold
+        self.missing_terminology: list[str] = []
         self._libraries: dict[str, LibraryRuntime] = {}
         self._by_version: dict[tuple[str, str | None], LibraryRuntime] = {}
         for elm in libraries:
@@ -96,6 +100,14 @@ class ElmEngine:
         c.definition = None
 
     # -- hooks for operators ---------------------------------------------------------------
+    def report_missing_terminology(self, kind: str, ref: Any, library: str) -> None:
+        """Record a value set / code system the ELM needs but the terminology lacks; using it
+        raises at evaluation time. Services should refuse to start when the list is not
+        empty (see `missing_terminology`)."""
+        entry = f"{library}: {kind} {ref.name!r} ({ref.id})"
+        if entry not in self.missing_terminology:
+            self.missing_terminology.append(entry)
+
     def system_function(self, name: str, arity: int) -> Any:
         """Compile hook for functions the translator leaves as FunctionRef without a library
         definition (none are supported yet)."""
@@ -169,7 +181,20 @@ class ElmEngine:
         )
         if now is not None and not isinstance(now, _dt.datetime):
             ctx.now_value = now
-        return {d.name: d(ctx) for d in defs}
+        return {d.name: _public(d(ctx)) for d in defs}
+
+
+def _public(value: Any) -> Any:
+    """Results leave the engine without internal wrappers (FHIR choice tags)."""
+    if isinstance(value, FhirChoice):
+        return value.value
+    if isinstance(value, list):
+        if any(isinstance(v, (FhirChoice, list, Tuple)) for v in value):
+            return [_public(v) for v in value]
+        return value
+    if isinstance(value, Tuple):
+        return Tuple({k: _public(v) for k, v in value.items()})
+    return value
 
 
 def _parameter_keys(parameters: dict[str, Any] | None) -> dict[Any, Any]:
