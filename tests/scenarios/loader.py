@@ -12,7 +12,8 @@ A case file (``cases/<slug>.json``) reads like this::
       "draftOrders": [ {FHIR resource}, ... ],  # order hooks only (status "draft")
       "selections": ["ServiceRequest/draft-1"], # order-select only
       "parameters": {"Severe Pain Score": 8},   # CQL parameter overrides
-      "expected": {"true": [...], "false": [...], "actions": [...], "absent_actions": [...]}
+      "expected": {"true": [...], "false": [...], "actions": [...], "absent_actions": [...],
+                   "values": {"Pediatric Target Hegar Size": 13}}   # values: optional
     }
 
 Dates are written relative to the evaluation time so that scenarios never go stale: any string
@@ -76,7 +77,7 @@ class Scenario:
     context: dict[str, Any]
     parameters: dict[str, Any]
     now: datetime
-    expected: dict[str, list[str]] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
 
     def patient_data(self) -> dict[str, Any]:
         """What the logic sees: the record plus the hook's draft orders (content conventions)."""
@@ -169,10 +170,12 @@ def load_scenario(path: Path, now: datetime) -> Scenario:
         context["draftOrders"] = _bundle(_with_ids_and_subject(data["draftOrders"], ref, "draft-"))
     if "selections" in data:
         context["selections"] = list(data["selections"])
-    expected = {
+    expected: dict[str, Any] = {
         key: list(data.get("expected", {}).get(key, []))
         for key in ("true", "false", "actions", "absent_actions")
     }
+    # Optional: exact values of non-boolean definitions, e.g. {"Pediatric Target Hegar Size": 13}.
+    expected["values"] = dict(data.get("expected", {}).get("values", {}))
     return Scenario(
         slug=slug,
         name=data["name"],
