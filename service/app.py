@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from service import fhirapi
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.errors import ApiError, outcome_response
 from service.config import Settings
@@ -66,6 +67,7 @@ def create_app(
     app.extensions["cds"] = runtime = CdsRuntime(settings, knowledge, apply, store, metrics)
     app.extensions["cds_store"] = store
     app.register_blueprint(create_blueprint(runtime))
+    fhirapi.register(app, knowledge)
     openapi_body = OPENAPI_PATH.read_text()
     cors_any = "*" in settings.cors_origins
 

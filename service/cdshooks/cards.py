@@ -270,9 +270,6 @@ def _detail(action: dict, pd: dict) -> str:
         blocks.append(
             "**References:**\n\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(cites, 1))
         )
-    g = _guideline(action, pd)
-    if g and (g.get("display") or g.get("label")):
-        blocks.append(f"*Source:* {' '.join((g.get('display') or g.get('label')).split())}")
     return "\n\n".join(blocks)
 
 

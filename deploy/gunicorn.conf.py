@@ -1,0 +1,38 @@
+"""gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py 'service.app:create_app()'`.
+
+Environment overrides (all optional): CDS_BIND (default 127.0.0.1:8080), WEB_CONCURRENCY
+(workers; default CPU count + 1), CDS_WORKER_TIMEOUT (seconds, default 30),
+CDS_ACCESS_LOG ("-" = stdout, "off" = none). See docs/deploy.md.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
+# The work is CPU-bound Python (CQL evaluation): one sync worker per core, plus one to cover I/O
+# waits (database, EHR FHIR fetches).
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+worker_class = "sync"
+timeout = int(os.environ.get("CDS_WORKER_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Load the content and compile the logic once in the master; forked workers share it.
+preload_app = True
+max_requests = 20000
+max_requests_jitter = 2000
+# Request line and header limits (bodies are limited by the app: CDS_MAX_REQUEST_BYTES).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 16384
+forwarded_allow_ips = os.environ.get("CDS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Access log as JSON lines: path without the query string (%(U)s), no headers, no tokens.
+_access = os.environ.get("CDS_ACCESS_LOG", "-")
+accesslog = None if _access == "off" else _access
+access_log_format = (
+    '{"ts":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U)s","status":%(s)s,'
+    '"bytes":"%(B)s","duration_ms":%(M)s}'
+)
+errorlog = "-"
+loglevel = os.environ.get("CDS_GUNICORN_LOG_LEVEL", "info")
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -1,0 +1,213 @@
+"""Every clinical scenario through real HTTP hook calls on the real content.
+
+For each scenario in tests/scenarios/cases the record is sent three ways and must give the same
+cards: as a complete prefetch; as a partial prefetch, with the missing keys served by a local
+FHIR server; and with no prefetch and no FHIR server, which must be a 412. The cards must be the
+scenario's expected PlanDefinition actions (identified by their stable uuids) and never its
+absent ones, and every response must conform to the spec.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from service.app import create_app
+from service.cdshooks.cards import stable_uuid
+from service.config import Settings, TrustedIssuer
+from tests.scenarios.loader import load_scenarios
+from tests.support.cds_spec import assert_conforms
+from tests.support.fhir_server import FhirTestServer
+from tests.support.jwt_keys import TestClient
+from tests.support.live import LiveServer
+
+SCENARIOS = load_scenarios()
+
+
+@pytest.fixture(scope="module")
+def ehr() -> TestClient:
+    return TestClient()
+
+
+@pytest.fixture(scope="module")
+def fhir():
+    with FhirTestServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, ehr, fhir):
+    settings = Settings(
+        sqlite_path=tmp_path_factory.mktemp("db") / "cds.sqlite3",
+        trusted_issuers=(
+            TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks(), fhir_servers=(fhir.base_url,)),
+        ),
+        allow_private_fhir_addresses=True,
+        allow_http_fhir=True,
+        log_level="WARNING",
+    )
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def discovery(live, ehr) -> list[dict]:
+    url = live.url + "/cds-services"
+    resp = requests.get(url, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=10)
+    assert resp.status_code == 200
+    return resp.json()["services"]
+
+
+def prefetch_for(templates: dict[str, str], record: list[dict]) -> dict:
+    """What a conformant EHR sends: each key's resources (searches as searchset Bundles)."""
+    out = {}
+    for key, template in templates.items():
+        rtype = template.split("?")[0].split("/")[0]
+        matches = [r for r in record if r["resourceType"] == rtype]
+        if "?" not in template:
+            out[key] = matches[0] if matches else None
+        else:
+            out[key] = {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in matches],
+            }
+    return out
+
+
+def hook_body(scenario, prefetch: dict | None, fhir_server: str | None) -> dict:
+    context = {"userId": "Practitioner/clinician-1", "patientId": scenario.patient_id}
+    if scenario.hook in ("order-select", "order-sign"):
+        drafts = scenario.context.get("draftOrders") or {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [],
+        }
+        context["draftOrders"] = drafts
+        if scenario.hook == "order-select":
+            context["selections"] = scenario.context.get("selections") or [
+                f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts["entry"]
+            ]
+    body = {"hook": scenario.hook, "hookInstance": str(uuid.uuid4()), "context": context}
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+        body["fhirAuthorization"] = {
+            "access_token": "scenario-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+        }
+    return body
+
+
+def invoke(live, ehr, service_id: str, body: dict) -> requests.Response:
+    url = f"{live.url}/cds-services/{service_id}"
+    return requests.post(
+        url, json=body, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=30
+    )
+
+
+def fired_actions(
+    plan_actions: list[str], service_id: str, patient_id: str, cards: list[dict]
+) -> set[str]:
+    by_uuid = {stable_uuid("card", service_id, a, patient_id): a for a in plan_actions}
+    unknown = [c["summary"] for c in cards if c["uuid"] not in by_uuid]
+    assert not unknown, f"cards that match no PlanDefinition action: {unknown}"
+    return {by_uuid[c["uuid"]] for c in cards}
+
+
+def run_all_services(live, ehr, discovery, scenario, make_body) -> tuple[set[str], list[int]]:
+    fired: set[str] = set()
+    statuses = []
+    for svc in (s for s in discovery if s["hook"] == scenario.hook):
+        body = make_body(svc)
+        resp = invoke(live, ehr, svc["id"], body)
+        statuses.append(resp.status_code)
+        path = urlsplit(resp.url).path
+        assert_conforms(path, "POST", resp.status_code, resp.json())
+        if resp.status_code == 200:
+            plan = live_plan_actions(live, svc["id"])
+            fired |= fired_actions(plan, svc["id"], scenario.patient_id, resp.json()["cards"])
+    return fired, statuses
+
+
+_PLAN_ACTIONS: dict[str, list[str]] = {}
+
+
+def live_plan_actions(live, service_id: str) -> list[str]:
+    if service_id not in _PLAN_ACTIONS:
+        from service.knowledge import KnowledgeBase  # the same content the service loaded
+
+        kb = KnowledgeBase.load(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
+        for pd in kb.plan_definitions:
+            _PLAN_ACTIONS[pd["id"]] = [a["id"] for a in pd.get("action", []) if a.get("id")]
+    return _PLAN_ACTIONS[service_id]
+
+
+def check_expected(scenario, fired: set[str]) -> None:
+    missing = set(scenario.expected["actions"]) - fired
+    unwanted = set(scenario.expected["absent_actions"]) & fired
+    assert not missing, f"{scenario.name}: expected cards missing: {sorted(missing)}"
+    assert not unwanted, f"{scenario.name}: unexpected cards: {sorted(unwanted)}"
+
+
+def record_of(scenario) -> list[dict]:
+    return [e["resource"] for e in scenario.bundle["entry"]]
+
+
+def skip_if_parameterised(scenario) -> None:
+    if scenario.parameters:
+        pytest.skip("CQL parameter overrides have no channel in a CDS Hooks call")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
+def test_scenario_with_complete_prefetch(live, ehr, discovery, scenario):
+    skip_if_parameterised(scenario)
+    record = record_of(scenario)
+    fired, statuses = run_all_services(
+        live,
+        ehr,
+        discovery,
+        scenario,
+        lambda svc: hook_body(scenario, prefetch_for(svc["prefetch"], record), None),
+    )
+    assert statuses and set(statuses) == {200}
+    check_expected(scenario, fired)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
+def test_scenario_with_partial_prefetch_completed_from_the_fhir_server(
+    live, ehr, discovery, fhir, scenario
+):
+    skip_if_parameterised(scenario)
+    record = record_of(scenario)
+    fhir.resources = record
+    fhir.requests.clear()
+
+    def partial(svc):
+        full = prefetch_for(svc["prefetch"], record)
+        kept = {k: v for i, (k, v) in enumerate(full.items()) if i % 2 == 0}  # every other key
+        return hook_body(scenario, kept, fhir.base_url)
+
+    fired, statuses = run_all_services(live, ehr, discovery, scenario, partial)
+    assert set(statuses) == {200}
+    assert fhir.requests, "the missing keys were fetched"
+    assert {r.authorization for r in fhir.requests} == {"Bearer scenario-token"}
+    check_expected(scenario, fired)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
+def test_scenario_without_prefetch_or_fhir_server_is_412(live, ehr, discovery, scenario):
+    _, statuses = run_all_services(
+        live, ehr, discovery, scenario, lambda svc: hook_body(scenario, None, None)
+    )
+    assert statuses and set(statuses) == {412}
