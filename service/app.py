@@ -22,6 +22,7 @@ from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.errors import ApiError, outcome_response
 from service.config import Settings
 from service.observability import configure_logging, log_event, standard_metrics
+from service.preview import create_blueprint as create_preview_blueprint
 from service.store import Store, open_store
 
 log = logging.getLogger("service.app")
@@ -68,6 +69,7 @@ def create_app(
     app.extensions["cds_store"] = store
     app.register_blueprint(create_blueprint(runtime))
     fhirapi.register(app, knowledge)
+    app.register_blueprint(create_preview_blueprint(runtime))
     openapi_body = OPENAPI_PATH.read_text()
     cors_any = "*" in settings.cors_origins
 

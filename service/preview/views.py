@@ -1,0 +1,185 @@
+"""Routes of the clinician preview (a development and review tool; see docs/preview.md).
+
+- `GET /preview`                 the page: scenario or pasted Bundle → hook call → cards, feedback
+- `GET /preview/diagram`         every loaded PlanDefinition drawn as a decision diagram
+- `GET /preview/api/scenarios`   the bundled scenario patients (tests/scenarios), dated relative to
+                                 now by the scenario loader; read-only
+- `POST /preview/api/explain`    the pertinent evidence behind each applicable action for the same
+                                 data a hook call carries (only when client JWTs are not verified)
+- `GET /preview/preview.js|css`  the page's script and style
+
+The page calls the real CDS Hooks endpoints from the browser (same origin); nothing here
+re-implements card building. Every value shown is escaped (Jinja autoescape on the server,
+`textContent` in the browser).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from flask import Blueprint, Response, render_template, request
+
+from service.cdshooks.errors import ApiError
+from service.fhirclient import bundle_resources
+from service.preview.diagram import EXT_EVIDENCE, build_diagram
+
+HERE = Path(__file__).resolve().parent
+LOADER = HERE.parent.parent / "tests" / "scenarios" / "loader.py"
+EVIDENCE_EXT = EXT_EVIDENCE.replace("evidence-expression", "pertinent-evidence")
+ORDER_HOOKS = ("order-select", "order-sign")
+
+
+@cache
+def _loader():
+    """The scenario loader module (tests/scenarios/loader.py), or None when not shipped."""
+    if not LOADER.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("preview_scenario_loader", LOADER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def scenario_documents(now: datetime) -> list[dict]:
+    loader = _loader()
+    if loader is None:
+        return []
+    out = []
+    for s in loader.load_scenarios(now):
+        out.append(
+            {
+                "slug": s.slug,
+                "name": s.name,
+                "rows": s.rows,
+                "kind": s.kind,
+                "hook": s.hook,
+                "patientId": s.patient_id,
+                "bundle": s.bundle,
+                "context": s.context,
+                "expectedActions": s.expected.get("actions", []),
+                "absentActions": s.expected.get("absent_actions", []),
+            }
+        )
+    return out
+
+
+def _json(data, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def _prefetch_resources(prefetch) -> list[dict]:
+    out: list[dict] = []
+    seen: set[tuple] = set()
+    for value in (prefetch or {}).values() if isinstance(prefetch, dict) else ():
+        if not isinstance(value, dict):
+            continue
+        found = bundle_resources(value) if value.get("resourceType") == "Bundle" else [value]
+        for r in found:
+            if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
+                continue
+            key = (r["resourceType"], r.get("id"))
+            if r.get("id") is not None and key in seen:
+                continue
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def create_blueprint(runtime) -> Blueprint:
+    """The preview blueprint over the app's CdsRuntime (settings, knowledge, apply, services)."""
+    bp = Blueprint("preview", __name__, template_folder="templates")
+
+    def asset(name: str, mimetype: str) -> Response:
+        return Response((HERE / "assets" / name).read_text(), mimetype=mimetype)
+
+    @bp.get("/preview")
+    def page() -> str:
+        return render_template(
+            "preview/index.html",
+            auth_enabled=runtime.settings.auth_enabled,
+            services=sorted(runtime.services),
+        )
+
+    @bp.get("/preview/diagram")
+    def diagram() -> str:
+        diagrams = [build_diagram(runtime.kb, pd) for pd in runtime.kb.plan_definitions]
+        return render_template("preview/diagram.html", diagrams=diagrams)
+
+    @bp.get("/preview/preview.js")
+    def script() -> Response:
+        return asset("preview.js", "text/javascript")
+
+    @bp.get("/preview/preview.css")
+    def style() -> Response:
+        return asset("preview.css", "text/css")
+
+    @bp.get("/preview/api/scenarios")
+    def scenarios() -> Response:
+        return _json({"scenarios": scenario_documents(datetime.now(UTC))})
+
+    @bp.post("/preview/api/explain")
+    def explain() -> Response:
+        if runtime.settings.auth_enabled:
+            raise ApiError(
+                403, "forbidden", "the evidence view is only available when CDS_AUTH=off"
+            )
+        try:
+            body = json.loads(request.get_data(cache=False))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise ApiError(400, "invalid", "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid", "the request body must be a JSON object")
+        svc = runtime.services.get(body.get("serviceId"))
+        hook_request = body.get("request")
+        if svc is None:
+            raise ApiError(404, "not-found", "unknown CDS service")
+        if not isinstance(hook_request, dict) or hook_request.get("hook") not in svc.hooks:
+            raise ApiError(400, "invalid", "request must be a hook call this service answers")
+        context = hook_request.get("context")
+        if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
+            raise ApiError(400, "invalid", "context.patientId is required")
+        hook = hook_request["hook"]
+        data = _prefetch_resources(hook_request.get("prefetch"))
+        parameters = None
+        if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
+            data += bundle_resources(context["draftOrders"])
+            if hook == "order-select" and isinstance(context.get("selections"), list):
+                selections = [s for s in context["selections"] if isinstance(s, str)]
+                parameters = {"Selections": selections}
+        result = runtime.apply_fn(
+            runtime.kb,
+            svc.plan_definition,
+            subject=f"Patient/{context['patientId']}",
+            data=data,
+            encounter=None,
+            practitioner=None,
+            parameters=parameters,
+            now=None,
+            trigger=hook,
+        )
+        actions = []
+        for action in result.request_group.get("action") or ():
+            evidence = [
+                e.get("valueReference") or {}
+                for e in action.get("extension") or ()
+                if e.get("url") == EVIDENCE_EXT
+            ]
+            actions.append(
+                {
+                    "id": action.get("id"),
+                    "title": action.get("title"),
+                    "evidence": [
+                        {k: v for k, v in ref.items() if k in ("reference", "display")}
+                        for ref in evidence
+                    ],
+                }
+            )
+        return _json({"actions": actions, "issues": len(result.issues or [])})
+
+    return bp
