@@ -85,32 +85,15 @@ operator("Size")(_unary(iv.size))
 operator("PointFrom")(_unary(iv.point_from))
 
 
-def _binary(
-    interval_fn: Callable[..., Any],
-    list_fn: Callable[[Any, Any], Any] | None = None,
-    *,
-    list_side: int = 0,
-    point_fn: Callable[..., Any] | None = None,
-    point_side: int = 1,
-) -> Callable[[dict, Compiler], Evaluator]:
-    """Compile a binary operator overloaded on lists (``list_side`` operand) and, when
-    ``point_fn`` is given, on a point in operand ``point_side``."""
+def _binary(fn: Callable[[Any, Any, int | None], Any]) -> Callable[[dict, Compiler], Evaluator]:
+    """Compile a binary operator ``fn(x, y, precision)``; the precision is read once."""
 
     def compile_fn(node: dict, c: Compiler) -> Evaluator:
         a, b = c.compile_operands(node)
         p = precision_of(node)
 
         def run(ctx: Any) -> Any:
-            x = a(ctx)
-            y = b(ctx)
-            probe = x if list_side == 0 else y
-            if list_fn is not None and (isinstance(probe, list) or isinstance(x, list)):
-                return list_fn(x, y)
-            if point_fn is not None:
-                pt = y if point_side == 1 else x
-                if pt is not None and not isinstance(pt, Interval):
-                    return point_fn(x, y, p)
-            return interval_fn(x, y, p)
+            return fn(a(ctx), b(ctx), p)
 
         return run
 
@@ -146,51 +129,105 @@ def list_proper_in(x: Any, lst: list | None) -> bool | None:
     return list_proper_contains(lst, x)
 
 
-def _contains(x: Any, y: Any, p: int | None) -> Any:
+def _null_in(lst: list | None) -> bool | None:
+    """``null in lst``: true when the list holds a null, false when empty, else unknown."""
+    if not lst:
+        return False
+    return True if any(e is None for e in lst) else None
+
+
+def _has_lists(lst: list) -> bool:
+    return any(isinstance(e, list) for e in lst)
+
+
+def contains_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list):
+        if isinstance(y, list) and not _has_lists(x):
+            return lists.list_includes(x, y)
+        if y is None:
+            return _null_in(x)
+        return lists.list_contains(x, y)
     return iv.contains(x, y, p)
 
 
-def _in(x: Any, y: Any, p: int | None) -> Any:
+def in_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(y, list):
+        if isinstance(x, list) and not _has_lists(y):
+            return lists.list_included_in(x, y)
+        if x is None:
+            return _null_in(y)
+        return lists.list_in(x, y)
     return iv.contains(y, x, p)
 
 
-def _included_in(x: Any, y: Any, p: int | None) -> Any:
-    return iv.includes(y, x, p)
+def includes_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list) or isinstance(y, list):
+        if isinstance(y, list) or y is None:
+            return lists.list_includes(x, y)
+        return contains_(x, y, p)
+    if x is None:
+        return None
+    if y is None or isinstance(y, Interval):
+        return iv.includes(x, y, p)
+    return iv.contains(x, y, p)
 
 
-def _proper_in(x: Any, y: Any, p: int | None) -> Any:
+def included_in_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list) or isinstance(y, list):
+        if isinstance(x, list) or x is None:
+            return lists.list_included_in(x, y)
+        return in_(x, y, p)
+    if x is None:
+        return None
+    if isinstance(x, Interval):
+        return iv.includes(y, x, p)
+    return iv.contains(y, x, p)
+
+
+def proper_includes_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list) or isinstance(y, list):
+        if isinstance(y, list) or y is None:
+            return lists.list_proper_includes(x, y)
+        return list_proper_contains(x, y)
+    if x is None or y is None:
+        return None
+    if isinstance(y, Interval):
+        return iv.proper_includes(x, y, p)
+    return iv.proper_contains(x, y, p)
+
+
+def proper_included_in_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list) or isinstance(y, list):
+        if isinstance(x, list) or x is None:
+            return lists.list_proper_included_in(x, y)
+        return list_proper_in(x, y)
+    if x is None or y is None:
+        return None
+    if isinstance(x, Interval):
+        return iv.proper_includes(y, x, p)
     return iv.proper_contains(y, x, p)
 
 
-def _proper_included_in(x: Any, y: Any, p: int | None) -> Any:
-    return iv.proper_includes(y, x, p)
+def proper_contains_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(x, list):
+        return list_proper_contains(x, y)
+    return iv.proper_contains(x, y, p)
 
 
-operator("Contains")(_binary(_contains, lists.list_contains))
-operator("In")(_binary(_in, lists.list_in, list_side=1))
-operator("ProperContains")(_binary(iv.proper_contains, list_proper_contains))
-operator("ProperIn")(_binary(_proper_in, list_proper_in, list_side=1))
-operator("Includes")(_binary(iv.includes, lists.list_includes, point_fn=_contains, point_side=1))
-operator("IncludedIn")(
-    _binary(_included_in, lists.list_included_in, list_side=1, point_fn=_in, point_side=0)
-)
-operator("ProperIncludes")(
-    _binary(
-        iv.proper_includes,
-        lists.list_proper_includes,
-        point_fn=iv.proper_contains,
-        point_side=1,
-    )
-)
-operator("ProperIncludedIn")(
-    _binary(
-        _proper_included_in,
-        lists.list_proper_included_in,
-        list_side=1,
-        point_fn=_proper_in,
-        point_side=0,
-    )
-)
+def proper_in_(x: Any, y: Any, p: int | None) -> bool | None:
+    if isinstance(y, list):
+        return list_proper_in(x, y)
+    return iv.proper_contains(y, x, p)
+
+
+operator("Contains")(_binary(contains_))
+operator("In")(_binary(in_))
+operator("Includes")(_binary(includes_))
+operator("IncludedIn")(_binary(included_in_))
+operator("ProperIncludes")(_binary(proper_includes_))
+operator("ProperIncludedIn")(_binary(proper_included_in_))
+operator("ProperContains")(_binary(proper_contains_))
+operator("ProperIn")(_binary(proper_in_))
 operator("Before")(_binary(iv.before))
 operator("After")(_binary(iv.after))
 operator("Meets")(_binary(iv.meets))
