@@ -108,7 +108,7 @@ def list_proper_contains(lst: list | None, x: Any) -> bool | None:
     if lst is None:
         return False
     contained: bool | None = False
-    other = False
+    other: bool | None = False
     for e in lst:
         if x is None:
             same: bool | None = e is None
@@ -120,8 +120,11 @@ def list_proper_contains(lst: list | None, x: Any) -> bool | None:
             contained = True
         elif same is False:
             other = True
-        elif contained is False:
-            contained = None
+        else:
+            if contained is False:
+                contained = None
+            if other is False:
+                other = None
     return iv.and3(contained, other)
 
 

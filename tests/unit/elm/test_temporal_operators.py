@@ -56,6 +56,11 @@ define "Overlaps": Interval[@2012-01-05, @2012-01-25] overlaps Interval[@2012-01
 define "StartEnd": { start of Interval(1, 10], end of Interval[1, 10) }
 define "Width": width of Interval[4.0, 15.0]
 define "ProperIn": 'a' properly included in { 'a', 'b', null }
+define "ProperInUnknown": 'a' properly included in { 'a', null }
+define "IncludesEmpty": { 1, 2, 3 } includes { }
+define "NullIncludedIn": null included in { 2 }
+define "NullListIncludes": null as List<Integer> includes { 2 }
+define "ContainsNull": { 'a', null } contains null
 """
 
 NOW = dt.datetime(2024, 5, 6, 7, 8, 9, 10_000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -134,6 +139,14 @@ def test_operators_shared_with_lists_dispatch_on_the_operand(results: dict) -> N
     assert results["IntervalContains"] is True
     assert results["ListContains"] is False
     assert results["ProperIn"] is True
+
+
+def test_list_membership_of_null_and_unknown_elements(results: dict) -> None:
+    assert results["ProperInUnknown"] is None
+    assert results["IncludesEmpty"] is True
+    assert results["NullIncludedIn"] is None
+    assert results["NullListIncludes"] is None
+    assert results["ContainsNull"] is True
 
 
 def test_interval_operators(results: dict) -> None:
