@@ -128,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
             f"cql-execution {versions['cql-execution']} (same libraries): "
             f"{o_pass} passed, {total - o_pass} failed ({_pct(o_pass, total)})"
         )
+    valid = [r for fr in results for r in fr.results if not r.test.expects_error]
+    v_ours = sum(r.status == PASS for r in valid)
+    line = f"valid (non-error) tests: ours {v_ours}/{len(valid)} ({_pct(v_ours, len(valid))})"
+    report["summary"]["valid"] = {"total": len(valid), "passed": v_ours}
+    if use_oracle:
+        v_ref = sum(bool(r.oracle and r.oracle["status"] == PASS) for r in valid)
+        line += f", cql-execution {v_ref}/{len(valid)} ({_pct(v_ref, len(valid))})"
+        report["oracle"]["valid_passed"] = v_ref
+    print(line)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"our engine: {_pct(passed, total)}; report: {args.report} ({elapsed(started)})")
