@@ -18,13 +18,17 @@ LONG_MAX = 2**63 - 1
 
 #: Arithmetic context: enough precision that rounding to 8 places happens only once, at the end.
 DECIMAL_CONTEXT = decimal.Context(prec=60, rounding=ROUND_HALF_UP, Emax=999999, Emin=-999999)
-#: Range check for Decimal results: |x| < 10^28 (the conformance tests' limit).
+#: Largest Decimal literal: |x| < 10^28 with 8 places (the conformance tests' limit).
+#: (Negative constants are written out: unary minus would round to the default 28 digits.)
 DECIMAL_MAX = Decimal("9999999999999999999999999999.99999999")
-DECIMAL_MIN = -DECIMAL_MAX
+DECIMAL_MIN = Decimal("-9999999999999999999999999999.99999999")
+#: Results of arithmetic may reach 10^28 itself before a final step brings them back (as in
+#: the cql-tests `10 * 10^27 - 0.00000001`); beyond that they are null.
+_RESULT_LIMIT = Decimal("10000000000000000000000000000")
 DECIMAL_STEP = Decimal("0.00000001")
 #: `maximum Decimal` / `minimum Decimal` as the CQL specification and reference engine define them.
 DECIMAL_MAX_VALUE = Decimal("99999999999999999999.99999999")
-DECIMAL_MIN_VALUE = -DECIMAL_MAX_VALUE
+DECIMAL_MIN_VALUE = Decimal("-99999999999999999999.99999999")
 _QUANTUM = DECIMAL_STEP
 
 
@@ -53,7 +57,7 @@ def check_decimal(v: Decimal) -> Decimal | None:
         return None
     if v.as_tuple().exponent < -8:  # type: ignore[operator]
         v = v.quantize(_QUANTUM, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT)
-    if v > DECIMAL_MAX or v < DECIMAL_MIN:
+    if abs(v) > _RESULT_LIMIT:
         return None
     return v
 

@@ -61,22 +61,6 @@ def _binary(
 ) -> Callable[[dict, Compiler], Evaluator]:
     def compile_fn(node: dict, c: Compiler) -> Evaluator:
         a, b = c.compile_operands(node)
-        sig = _signature(node)
-        if sig == ["System.Integer", "System.Integer"]:
-
-            def int_fn(ctx: Any) -> Any:
-                x = a(ctx)
-                if x is None:
-                    return None
-                y = b(ctx)
-                if y is None:
-                    return None
-                r = int_op(x, y)
-                if r is None or INT_MIN <= r <= INT_MAX:
-                    return r
-                return None
-
-            return int_fn
 
         def fn(ctx: Any) -> Any:
             x = a(ctx)
@@ -101,14 +85,38 @@ def _binary(
                 if isinstance(x, Long) or isinstance(y, Long):
                     return check_long(r)
                 return check_int(r)
-            m = getattr(x, method, None)
-            if m is not None:
-                return m(y)
-            if isinstance(x, (int, Decimal)):
+            if not isinstance(x, (int, Decimal)):
+                m = getattr(x, method, None)
+                if m is not None:
+                    return m(y)
+            else:
                 rm = getattr(y, "r" + method, None)
                 if rm is not None:
                     return rm(x)
+                if method in ("add", "multiply"):  # commutative: let the datatype do it
+                    m = getattr(y, method, None)
+                    if m is not None:
+                        return m(x)
             raise CqlError(f"{name} is not defined for {type(x).__name__}, {type(y).__name__}")
+
+        sig = _signature(node)
+        if sig == ["System.Integer", "System.Integer"]:
+
+            def int_fn(ctx: Any) -> Any:
+                x = a(ctx)
+                if x is None:
+                    return None
+                y = b(ctx)
+                if y is None:
+                    return None
+                if type(x) is not int or type(y) is not int:
+                    return apply(x, y)  # e.g. an Uncertainty from a duration
+                r = int_op(x, y)
+                if r is None or INT_MIN <= r <= INT_MAX:
+                    return r
+                return None
+
+            return int_fn
 
         return fn
 

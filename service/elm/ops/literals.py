@@ -7,6 +7,8 @@ from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator, constant, split_type
 from service.elm.datatypes.numbers import (
+    DECIMAL_MAX,
+    DECIMAL_MIN,
     INT_MAX,
     INT_MIN,
     LONG_MAX,
@@ -51,7 +53,7 @@ def literal_value(node: dict, negate: bool = False) -> Any:
     if local == "Decimal" and raw is not None:
         d = Decimal(str(raw))
         exp = d.as_tuple().exponent
-        if (isinstance(exp, int) and exp < -8) or check_decimal(d) is None:
+        if (isinstance(exp, int) and exp < -8) or not DECIMAL_MIN <= d <= DECIMAL_MAX:
             return CqlError(f"Decimal literal {raw} is out of range or too precise")
     return value
 
