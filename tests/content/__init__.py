@@ -1,0 +1,1 @@
+"""Validation of the guideline content: FHIR artifacts, terminology, CQL and card text."""
