@@ -170,7 +170,7 @@ class Oracle:
         expressions: list[str] | None = None,
         terminology: Path | str | None = DEFAULT_TERMINOLOGY,
     ) -> dict[str, Any] | list[dict[str, Any]]:
-        """Our engine's canonical results, one definition at a time (errors stay local)."""
+        """Our engine's canonical results (a definition that raises is `{"@error": ...}`)."""
         engine = self.engine(library_dir, terminology)
         single = isinstance(bundles, dict)
         params = {k: from_canonical(v) for k, v in (parameters or {}).items()}
@@ -178,6 +178,14 @@ class Oracle:
         rows = []
         for bundle in [bundles] if single else bundles:
             data = engine.prepare_data(bundle)
+            try:  # all at once (shared expression cache); one by one only if something raises
+                values = engine.evaluate(
+                    library, expressions=names, data=data, parameters=params, now=now
+                )
+                rows.append({n: to_canonical(values[n]) for n in names})
+                continue
+            except Exception:
+                pass
             row = {}
             for name in names:
                 try:
