@@ -210,7 +210,9 @@ class _Preparer:
         )
 
     def action(self, action: dict, pd: dict, position: str) -> PreparedAction:
-        path = f"{position}:{action.get('id') or ''}"
+        # Seeds the ids of proposed resources: the action id keeps them stable when actions are
+        # added or reordered; the position is the fallback for actions without an id.
+        path = f"id:{action['id']}" if action.get("id") else f"position:{position}"
         where = f"PlanDefinition/{pd.get('id')} action {action.get('id') or position}"
         conditions = []
         for cond in action.get("condition") or []:

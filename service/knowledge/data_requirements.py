@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from service.knowledge.libraries import CqlLibrary
 
+#: A function's operand names → (scan, argument node, the env the argument is evaluated in).
+Env = dict[str, tuple["_LibraryScan", Any, Any]]
+
 _FHIR = "{http://hl7.org/fhir}"
 UCUM = "http://unitsofmeasure.org"
 #: CQL calendar duration → UCUM code (Duration) and its length in days (to compare windows).
@@ -42,6 +45,7 @@ _LOWER_BOUND_OPS = {"SameOrAfter", "After", "GreaterOrEqual", "Greater"}
 _UPPER_BOUND_OPS = {"SameOrBefore", "Before", "LessOrEqual", "Less"}
 _IN_INTERVAL_OPS = {"In", "IncludedIn", "During", "Overlaps", "OverlapsAfter", "OverlapsBefore"}
 _UNWRAP_FUNCTIONS = {"ToDateTime", "ToDate", "ToInterval"}
+_MAX_DEPTH = 8
 
 
 def _unit(unit: str) -> tuple[str, str, float] | None:
@@ -143,27 +147,62 @@ class _LibraryScan:
         return {"path": path, "code": found}
 
     # -- dates ------------------------------------------------------------------------------
-    def _quantity(self, node: dict) -> tuple[Decimal, str] | None:
-        if node.get("type") == "Quantity" and node.get("value") is not None:
-            return Decimal(str(node["value"])), str(node.get("unit") or "")
-        if node.get("type") == "ParameterRef" and not node.get("libraryName"):
-            default = (self.parameters.get(node.get("name")) or {}).get("default")
-            if isinstance(default, dict):
-                return self._quantity(default)
+    # `env` maps a function's operand names to (caller scan, argument node) while a function
+    # body is analysed for a call site (see `function_date_filters`).
+    def _literal(self, node: Any, env: Env) -> Any:
+        """A constant behind a node: literal, parameter default, or a function argument."""
+        for _ in range(_MAX_DEPTH):
+            if not isinstance(node, dict):
+                return None
+            t = node.get("type")
+            if t == "Literal":
+                return node.get("value")
+            if t in ("ToDecimal", "ToInteger", "ToLong", "ToQuantity"):
+                node = node.get("operand")
+            elif t == "OperandRef" and node.get("name") in env:
+                scan, arg, arg_env = env[node["name"]]
+                return scan._literal(arg, arg_env)
+            elif t == "ParameterRef" and not node.get("libraryName"):
+                node = (self.parameters.get(node.get("name")) or {}).get("default")
+            else:
+                return node if t in ("Quantity", "Instance") else None
         return None
 
-    def _lookback(self, node: Any) -> dict | None:
+    def _quantity(self, node: Any, env: Env) -> tuple[Decimal, str] | None:
+        found = (
+            self._literal(node, env)
+            if not (isinstance(node, dict) and node.get("type") in ("Quantity", "Instance"))
+            else node
+        )
+        if not isinstance(found, dict):
+            return None
+        if found.get("type") == "Quantity" and found.get("value") is not None:
+            return Decimal(str(found["value"])), str(found.get("unit") or "")
+        if found.get("type") == "Instance" and str(found.get("classType", "")).endswith("Quantity"):
+            parts = {e.get("name"): e.get("value") for e in found.get("element") or []}
+            value, unit = (
+                self._literal(parts.get("value"), env),
+                self._literal(parts.get("unit"), env),
+            )
+            if value is not None and isinstance(unit, str):
+                try:
+                    return Decimal(str(value)), unit
+                except ArithmeticError:
+                    return None
+        return None
+
+    def _lookback(self, node: Any, env: Env) -> dict | None:
         """`Now()/Today() - quantity` → a FHIR Duration."""
         if not isinstance(node, dict):
             return None
         if node.get("type") == "ToDateTime":  # Today() - x promoted to DateTime
-            return self._lookback(node.get("operand"))
+            return self._lookback(node.get("operand"), env)
         if node.get("type") != "Subtract":
             return None
         left, right = (node.get("operand") or [None, None])[:2]
         if not isinstance(left, dict) or left.get("type") not in ("Now", "Today"):
             return None
-        q = self._quantity(right) if isinstance(right, dict) else None
+        q = self._quantity(right, env)
         if q is None:
             return None
         unit = _unit(q[1])
@@ -171,6 +210,36 @@ class _LibraryScan:
             return None
         value = int(q[0]) if q[0] == q[0].to_integral_value() else float(q[0])
         return {"value": value, "unit": unit[0] + "s", "system": UCUM, "code": unit[1]}
+
+    def function_def(self, ref: dict) -> tuple[_LibraryScan, dict] | None:
+        scan = self._scan_for(ref.get("libraryName"))
+        arity = len(ref.get("operand") or [])
+        for d in _statements(scan.lib):
+            if (
+                d.get("type") == "FunctionDef"
+                and d.get("name") == ref.get("name")
+                and len(d.get("operand") or []) == arity
+                and d.get("expression") is not None
+            ):
+                return scan, d
+        return None
+
+    def _operand_paths(self, node: Any, operand: str, out: set[str]) -> None:
+        if isinstance(node, list):
+            for n in node:
+                self._operand_paths(n, operand, out)
+        elif isinstance(node, dict):
+            src = node.get("source")
+            if (
+                node.get("type") == "Property"
+                and isinstance(src, dict)
+                and src.get("type") == "OperandRef"
+                and src.get("name") == operand
+            ):
+                out.add(str(node.get("path")).split(".")[0])
+            for key, value in node.items():
+                if key not in ("annotation", "resultTypeSpecifier", "signature"):
+                    self._operand_paths(value, operand, out)
 
     def _alias_path(self, node: Any, alias: str) -> str | None:
         while isinstance(node, dict):
@@ -184,14 +253,35 @@ class _LibraryScan:
                 return None
             if t == "As" or t in ("ToDateTime", "ToDate"):
                 node = node.get("operand")
-            elif t == "FunctionRef" and node.get("name") in _UNWRAP_FUNCTIONS:
+            elif t == "FunctionRef":
                 ops = node.get("operand") or []
-                node = ops[0] if len(ops) == 1 else None
+                if len(ops) != 1:
+                    return None
+                if node.get("name") in _UNWRAP_FUNCTIONS and node.get("libraryName") in (
+                    None,
+                    "FHIRHelpers",
+                ):
+                    node = ops[0]
+                    continue
+                # A helper such as "Procedure Date"(P): the one element of P it reads.
+                found = self.function_def(node)
+                arg = ops[0]
+                if found is None or not (
+                    isinstance(arg, dict)
+                    and arg.get("type") == "AliasRef"
+                    and arg.get("name") == alias
+                ):
+                    return None
+                scan, fdef = found
+                paths: set[str] = set()
+                scan._operand_paths(fdef["expression"], fdef["operand"][0]["name"], paths)
+                return paths.pop() if len(paths) == 1 else None
             else:
                 return None
         return None
 
-    def date_filters(self, where: Any, alias: str) -> list[dict]:
+    def date_filters(self, where: Any, alias: str, env: Env | None = None) -> list[dict]:
+        env = env or {}
         out: list[dict] = []
         stack = [where]
         while stack:
@@ -209,18 +299,67 @@ class _LibraryScan:
             if t in _UPPER_BOUND_OPS:  # bound <= property  is  property >= bound
                 left, right, t = right, left, "SameOrAfter"
             if t in _LOWER_BOUND_OPS:
-                path, duration = self._alias_path(left, alias), self._lookback(right)
+                path, duration = self._alias_path(left, alias), self._lookback(right, env)
             elif (
                 t in _IN_INTERVAL_OPS
                 and isinstance(right, dict)
                 and right.get("type") == "Interval"
             ):
-                path, duration = self._alias_path(left, alias), self._lookback(right.get("low"))
+                path = self._alias_path(left, alias)
+                duration = self._lookback(right.get("low"), env)
             else:
                 continue
             if path and duration:
                 out.append({"path": path, "valueDuration": duration})
         return out
+
+    def operand_filters(
+        self, body: Any, operand: str, env: Env, depth: int = 0
+    ) -> list[dict] | None:
+        """Date filters a function body applies to the elements of its list operand `operand`,
+        or None when the body does not return a subset of that operand."""
+        if depth > _MAX_DEPTH or not isinstance(body, dict):
+            return None
+        t = body.get("type")
+        if t == "OperandRef":
+            return [] if body.get("name") == operand else None
+        if t == "FunctionRef":
+            found = self.function_def(body)
+            if found is None:
+                return None
+            scan, fdef = found
+            args = body.get("operand") or []
+            inner_env = {
+                op["name"]: (self, arg, env) for op, arg in zip(fdef["operand"], args, strict=False)
+            }
+            for op, arg in zip(fdef["operand"], args, strict=False):
+                below = self.operand_filters(arg, operand, env, depth + 1)
+                if below is None:
+                    continue
+                mine = scan.operand_filters(fdef["expression"], op["name"], inner_env, depth + 1)
+                return None if mine is None else below + mine
+            return None
+        if t == "Query" and len(body.get("source") or []) == 1 and not body.get("return"):
+            src = body["source"][0]
+            below = self.operand_filters(src.get("expression"), operand, env, depth + 1)
+            if below is None:
+                return None
+            return below + self.date_filters(body.get("where"), src.get("alias"), env)
+        return None
+
+    def function_date_filters(self, ref: dict, index: int) -> list[dict]:
+        """Date filters a call `F(..., [Retrieve], ...)` applies to the retrieve at `index`."""
+        found = self.function_def(ref)
+        if found is None:
+            return []
+        scan, fdef = found
+        operands = fdef.get("operand") or []
+        env = {
+            op["name"]: (self, arg, {})
+            for op, arg in zip(operands, ref.get("operand") or [], strict=False)
+        }
+        filters = scan.operand_filters(fdef["expression"], operands[index]["name"], env)
+        return filters or []
 
     # -- walk -------------------------------------------------------------------------------
     def requirement(self, retrieve: dict, date_filters: list[dict]) -> dict:
@@ -234,7 +373,7 @@ class _LibraryScan:
         dfs = list(date_filters)
         if retrieve.get("dateProperty") and retrieve.get("dateRange"):
             rng = retrieve["dateRange"]
-            d = self._lookback(rng.get("low") if isinstance(rng, dict) else None)
+            d = self._lookback(rng.get("low") if isinstance(rng, dict) else None, {})
             if d:
                 dfs.append({"path": retrieve["dateProperty"], "valueDuration": d})
         if dfs:
@@ -269,12 +408,24 @@ class _LibraryScan:
                     elif key not in ("annotation", "resultTypeSpecifier"):
                         stack.append(value)
                 continue
+            if t == "FunctionRef":
+                for i, arg in enumerate(n.get("operand") or []):
+                    if isinstance(arg, dict) and arg.get("type") == "Retrieve":
+                        self.found.append(self.requirement(arg, self.function_date_filters(n, i)))
+                        stack.extend(v for k, v in arg.items() if k in ("codes", "dateRange"))
+                    else:
+                        stack.append(arg)
+                continue
             if t == "Retrieve":
                 self.found.append(self.requirement(n, []))
             for key, value in n.items():
                 skip = key in ("annotation", "resultTypeSpecifier", "signature")
                 if not skip and isinstance(value, dict | list):
                     stack.append(value)
+
+
+def _statements(lib: CqlLibrary) -> list[dict]:
+    return list(((lib.elm.get("library") or {}).get("statements") or {}).get("def") or [])
 
 
 def _window_days(date_filter: dict) -> float:

@@ -123,3 +123,14 @@ def test_an_undated_use_of_the_same_retrieve_removes_the_date_filter(tmp_path: P
     assert merge_requirements([dated, wider]) == [wider]
     undated = {k: v for k, v in dated.items() if k != "dateFilter"}
     assert merge_requirements([dated, undated, wider]) == [undated]
+
+
+def test_a_lookback_inside_a_helper_function_becomes_a_date_filter_at_the_call_site(kb):
+    reqs = kb.resolve(f"{BASE}/Library/DemoDilation")["dataRequirement"]
+    anal_pain = requirement(reqs, "Observation", "68653001")
+    assert anal_pain["dateFilter"] == [
+        {
+            "path": "effective",
+            "valueDuration": {"value": 21, "unit": "days", "system": UCUM, "code": "d"},
+        }
+    ]
