@@ -88,6 +88,16 @@ def compile_property(node: dict, c: Compiler) -> Evaluator:
     if special is not None:
         return special
     getter = property_getter(path)
+    if "." not in path and _plain_fhir_element(source_type, path):
+        name = path
+
+        def fhir_prop(ctx: Any) -> Any:
+            v = source(ctx)
+            if type(v) is dict:
+                return v.get(name)
+            return None if v is None else get_property(v, name)
+
+        return fhir_prop
     if "." not in path:
         name = path
 
@@ -103,6 +113,17 @@ def compile_property(node: dict, c: Compiler) -> Evaluator:
 
         return prop
     return lambda ctx: getter(source(ctx))
+
+
+def _plain_fhir_element(source_type: str | None, name: str) -> bool:
+    """True when the FHIR model declares `name` on the source type and it is not a choice
+    (so a missing key means absent: no need to look for `name[x]` variants)."""
+    if not source_type or not source_type.startswith("FHIR."):
+        return False
+    from service.elm.fhir.elements import element_type
+
+    t = element_type(source_type, name)
+    return t is not None and not t.startswith("Choice<")
 
 
 @operator("Tuple")
