@@ -455,7 +455,7 @@ def _tz_decimal(tz: Any) -> Decimal | None:
 class DateTime(_Temporal):
     """A CQL DateTime: up to 7 components and a timezone offset in hours (None: unspecified)."""
 
-    __slots__ = ("tz",)
+    __slots__ = ("_utc", "tz")
 
     def __init__(
         self,
@@ -472,6 +472,7 @@ class DateTime(_Temporal):
         self.parts = parts
         self.tz = _tz_decimal(tz)
         self._key = parts
+        self._utc: tuple | None = None
 
     @classmethod
     def _make(cls, parts: tuple, tz: Decimal | None) -> DateTime:
@@ -479,6 +480,7 @@ class DateTime(_Temporal):
         obj.parts = parts
         obj.tz = tz
         obj._key = parts
+        obj._utc = None
         return obj
 
     @classmethod
@@ -528,6 +530,31 @@ class DateTime(_Temporal):
         if not 1 <= f[0] <= 9999:  # pragma: no cover - datetime would have raised
             raise TemporalError("timezone conversion out of range")
         return DateTime._make(tuple(f[: len(self.parts)]), tz)
+
+    def _utc_key(self) -> tuple:
+        """Components at offset 0 (cached; only for values with an hour and an offset)."""
+        k = self._utc
+        if k is None:
+            k = self._utc = self.to_offset(Decimal(0)).parts
+        return k
+
+    def cql_compare(self, other: Any) -> int | None:
+        if type(other) is DateTime:
+            ta, tb = self.tz, other.tz
+            if ta is tb or ta is None or tb is None or ta == tb:
+                ka, kb = self._key, other._key
+            elif len(self.parts) > HOUR and len(other.parts) > HOUR:
+                ka, kb = self._utc_key(), other._utc_key()
+            else:
+                ka, kb = self._key, other.to_offset(ta)._key
+        elif type(other) is Date:
+            ka, kb = self._key, other._key
+        else:
+            return None
+        for x, y in zip(ka, kb, strict=False):
+            if x != y:
+                return -1 if x < y else 1
+        return 0 if len(ka) == len(kb) else None
 
     def _aligned(self, other: Any) -> tuple | None:
         if type(other) is DateTime:
