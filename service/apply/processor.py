@@ -151,13 +151,13 @@ class _Request:
         subject: str,
         data: Any,
         *,
-        encounter: str | None,
-        practitioner: str | None,
-        organization: str | None,
-        user_type: str | None,
-        setting: str | None,
-        parameters: dict | None,
-        now: Any,
+        encounter: str | None = None,
+        practitioner: str | None = None,
+        organization: str | None = None,
+        user_type: str | None = None,
+        setting: str | None = None,
+        parameters: dict | None = None,
+        now: Any = None,
     ) -> None:
         self.kb = kb
         self.subject = _reference(subject, "Patient") or ""
@@ -444,24 +444,12 @@ def apply_plan_definition(
 
 
 def apply_activity_definition(
-    kb: KnowledgeBase,
-    activity_definition: dict,
-    subject: str,
-    data: Any = None,
-    encounter: str | None = None,
-    practitioner: str | None = None,
-    organization: str | None = None,
-    user_type: str | None = None,
-    setting: str | None = None,
-    parameters: dict | None = None,
-    now: Any = None,
+    kb: KnowledgeBase, activity_definition: dict, subject: str, data: Any = None, **context: Any
 ) -> ApplyResult:
-    """ActivityDefinition/$apply → one proposed resource (`result.resource`)."""
-    req = _Request(
-        kb, subject, data, encounter=encounter, practitioner=practitioner,
-        organization=organization, user_type=user_type, setting=setting,
-        parameters=parameters, now=now,
-    )  # fmt: skip
+    """ActivityDefinition/$apply → one proposed resource (`result.resource`). `context` takes
+    the keywords of `apply_plan_definition` except `trigger` (encounter, practitioner,
+    organization, user_type, setting, parameters, now)."""
+    req = _Request(kb, subject, data, **context)
     prep = prepared_activity(kb, activity_definition)
     req.evaluate({lib: tuple(sorted(defs)) for lib, defs in prep.cql.items()})
     name = activity_definition.get("id") or "activity"
