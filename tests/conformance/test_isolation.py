@@ -95,3 +95,20 @@ def test_pruning_keeps_only_the_definitions_of_one_test(suite_dir):
     pruned = prune_library(_elm(lib), {"t1_e", "t1_o"})
     assert [d["name"] for d in pruned["library"]["statements"]["def"]] == ["t1_e", "t1_o"]
     assert len(_elm(lib)["library"]["statements"]["def"]) > 2  # the original is untouched
+
+
+def test_an_evaluation_that_never_ends_is_stopped_and_becomes_an_error(suite_dir):
+    class LoopingEngine(FakeEngine):
+        def evaluate(self, lib, expressions, now, context):
+            while True:
+                pass
+
+    (suite_file,) = read_dir(suite_dir)
+    tests = [t for t in suite_file.tests if t.name == "AddInts"]
+    lib = generate_library("MiniSuite_loop", tests)
+    engine = OurEngine(timeout=0.2)
+    engine.engine_class = LoopingEngine
+    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
+    (result,) = run_file(ft, engine, NOW).results
+    assert result.status == ERROR
+    assert "EvaluationTimeout" in result.message

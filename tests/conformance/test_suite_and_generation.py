@@ -45,3 +45,29 @@ def test_library_names_are_valid_identifiers():
     assert library_name("CqlArithmeticFunctionsTest") == "CqlArithmeticFunctionsTest"
     assert library_name("my-tests.v2") == "my_tests_v2"
     assert library_name("2024tests") == "L2024tests"
+
+
+def test_errors_without_a_location_isolate_every_test_of_the_library(suite_dir, tmp_path):
+    from service.elm.conformance.translation import TranslationCache, translate_files
+
+    class Translator:
+        """Fails any library with more than one test, without saying where."""
+
+        def __init__(self):
+            self.batches = []
+
+        def request(self, op, units):
+            self.batches.append(len(units))
+            out = []
+            for u in units:
+                many = u["cql"].count('_e": ') > 1
+                errors = [{"line": None, "col": None, "message": "somewhere"}] if many else []
+                elm = None if many else {"library": {"identifier": {"id": "x"}}}
+                out.append({"key": u["key"], "elm": elm, "errors": errors})
+            return out
+
+    files = read_dir(suite_dir)
+    translator = Translator()
+    (ft,) = translate_files(files, translator, TranslationCache(None)).values()
+    assert translator.batches == [1, 8]  # the file, then every test alone in one batch
+    assert len(ft.units) == 8 and not ft.errors

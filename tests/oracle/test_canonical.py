@@ -10,6 +10,8 @@ import pytest
 
 from service.elm.canonical import canonical_number, from_canonical, to_canonical
 from service.elm.datatypes import Code, Concept, Long, Tuple
+from service.elm.datatypes.interval import Interval
+from service.elm.datatypes.quantity import Quantity, Ratio
 from service.elm.datatypes.temporal import Date, DateTime, Time
 from service.elm.datatypes.uncertainty import Uncertainty
 from tests.oracle.bundles import partial_dates_patient, rich_patient, sparse_patient
@@ -63,6 +65,26 @@ def test_clinical_values_tuples_lists_and_uncertainties():
     assert to_canonical(Uncertainty(5, 5)) == 5
 
 
+def test_quantities_ratios_and_intervals():
+    assert to_canonical(Quantity(Decimal("5.0"), "mg")) == {
+        "@type": "Quantity",
+        "value": 5,
+        "unit": "mg",
+    }
+    assert to_canonical(Quantity(3, "months"))["unit"] == "month"
+    assert to_canonical(Quantity(2, None))["unit"] == "1"
+    ratio = to_canonical(Ratio(Quantity(1, "mg"), Quantity(2, "mL")))
+    assert ratio["@type"] == "Ratio" and ratio["denominator"]["unit"] == "mL"
+    assert to_canonical(Interval(1, 10, True, False)) == {
+        "@type": "Interval",
+        "low": 1,
+        "high": 10,
+        "lowClosed": True,
+        "highClosed": False,
+    }
+    assert to_canonical(Interval(None, Date(2024, 1, 1), False, True))["low"] is None
+
+
 def test_fhir_json_is_its_own_canonical_form():
     resource = {"resourceType": "Patient", "id": "p", "birthDate": "1980"}
     assert to_canonical(resource) is resource
@@ -76,6 +98,10 @@ def test_from_canonical_inverts_the_form_for_parameters():
         Code("1", "s"),
         Tuple(a=1, b="x"),
         [1, 2],
+        Quantity(Decimal("2.5"), "mg"),
+        Ratio(Quantity(1, "mg"), Quantity(2, "mL")),
+        Interval(DateTime(2024, 1, 1, 0, tz=0), None, True, True),
+        Interval(1, 5, False, True),
     ]:
         assert to_canonical(from_canonical(to_canonical(value))) == to_canonical(value)
     assert from_canonical(2.5) == Decimal("2.5")
