@@ -294,43 +294,79 @@ def compile_sort(node: dict, c: Compiler) -> Evaluator:
     return sort
 
 
-def compile_sort_clause(by: list[dict], c: Compiler) -> Any:
+def _sort_value_converter(type_name: str | None) -> Any:
+    """Sort keys typed as FHIR primitives are compared as their System values (a FHIR
+    `instant` string becomes a DateTime), not as JSON strings."""
+    if not type_name or not type_name.startswith("FHIR."):
+        return None
+    from service.elm.fhir.elements import (
+        FHIR_PRIMITIVES,
+        FhirChoice,
+        parse_fhir_datetime,
+        primitive_converter,
+    )
+
+    local = type_name[5:]
+    if local not in FHIR_PRIMITIVES:
+        return None
+    conv = primitive_converter(local)
+    if conv is None:
+        return None
+
+    def convert(v: Any, ctx: Any) -> Any:
+        if isinstance(v, FhirChoice):
+            v = v.value
+        if v is None or isinstance(v, (dict, list)):
+            return v
+        return parse_fhir_datetime(v, ctx) if conv is parse_fhir_datetime else conv(v)
+
+    return convert
+
+
+def compile_sort_clause(by: list[dict], c: Compiler, element_type: str | None = None) -> Any:
     """A function (ctx, items) -> sorted items for a list of ByDirection/ByExpression/ByColumn
-    items (applied as a stable multi-key sort, last key first)."""
-    keys: list[tuple[Any, bool]] = []
+    items (applied as a stable multi-key sort, last key first). `element_type` is the static
+    type of the items (for ByDirection on FHIR primitives)."""
+    from service.elm.compiler import result_type
+    from service.elm.ops.structured import get_property, property_getter
+
+    keys: list[tuple[str, Any, Any, bool]] = []
     for item in by:
         desc = str(item.get("direction", "asc")).lower().startswith("desc")
         t = item.get("type")
+        conv = _sort_value_converter(result_type(item))
         if t == "ByExpression":
-            expr = c.compile(item["expression"])
-            keys.append((("expr", expr), desc))
+            keys.append(("expr", c.compile(item["expression"]), conv, desc))
         elif t == "ByColumn":
-            from service.elm.ops.structured import property_getter
-
-            keys.append((("col", property_getter(item["path"])), desc))
+            path = item["path"]
+            getter = (
+                property_getter(path)
+                if "." in path
+                else (lambda x, name=path: get_property(x, name))
+            )
+            keys.append(("col", getter, conv, desc))
         else:
-            keys.append((None, desc))
+            keys.append(("self", None, _sort_value_converter(element_type), desc))
 
     def sorter(ctx: Any, items: list) -> list:
-        for key, desc in reversed(keys):
-            if key is None:
-                items.sort(key=sort_key(), reverse=desc)
-            elif key[0] == "col":
-                get = key[1]
-                items.sort(key=sort_key(get), reverse=desc)
-            else:
-                expr = key[1]
+        cmp_key = sort_key()
+        for kind, fn, conv, desc in reversed(keys):
+            if kind == "expr":
                 vars_ = ctx.vars
                 saved = vars_.get("$this")
-
-                def value_of(x: Any, expr: Any = expr, vars_: Any = vars_) -> Any:
+                values = []
+                for x in items:
                     vars_["$this"] = x
-                    return expr(ctx)
-
-                decorated = [(value_of(x), x) for x in items]
+                    values.append(fn(ctx))
                 vars_["$this"] = saved
-                decorated.sort(key=lambda p: sort_key()(p[0]), reverse=desc)
-                items = [x for _, x in decorated]
+            elif kind == "col":
+                values = [fn(x) for x in items]
+            else:
+                values = list(items)
+            if conv is not None:
+                values = [conv(v, ctx) for v in values]
+            order = sorted(range(len(items)), key=lambda i: cmp_key(values[i]), reverse=desc)
+            items = [items[i] for i in order]
         return items
 
     return sorter

@@ -11,10 +11,17 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator
+from service.elm.compiler import Compiler, Evaluator, spec_name
 from service.elm.datatypes.tuples import Tuple
 from service.elm.ops.lists import compile_sort_clause, distinct
 from service.elm.registry import operator
+
+
+def _element_type(node: dict) -> str | None:
+    spec = node.get("resultTypeSpecifier") or {}
+    if spec.get("type") == "ListTypeSpecifier":
+        return spec_name(spec.get("elementType"))
+    return None
 
 
 def _relationship(rel: dict, c: Compiler) -> Any:
@@ -55,7 +62,11 @@ def compile_query(node: dict, c: Compiler) -> Evaluator:
     ret_distinct = bool(ret_node.get("distinct", True)) if ret_node else False
     agg_node = node.get("aggregate")
     sort_node = node.get("sort")
-    sorter = compile_sort_clause(sort_node.get("by") or [], c) if sort_node else None
+    sorter = (
+        compile_sort_clause(sort_node.get("by") or [], c, _element_type(node))
+        if sort_node
+        else None
+    )
     aliases = [a for a, _ in sources]
     multi = len(sources) > 1
 

@@ -49,6 +49,8 @@ def compile_scope_ref(node: dict, c: Compiler) -> Evaluator:
 @operator("IdentifierRef")
 def compile_identifier_ref(node: dict, c: Compiler) -> Evaluator:
     """An unresolved identifier: a scope variable, else a property of the `$this` scope."""
+    from service.elm.ops.structured import get_property
+
     name = node["name"]
     c.not_constant()
 
@@ -57,9 +59,13 @@ def compile_identifier_ref(node: dict, c: Compiler) -> Evaluator:
         if name in vars_:
             return vars_[name]
         this = vars_.get("$this")
-        if isinstance(this, dict):
-            return this.get(name)
-        return getattr(this, name, None) if this is not None else None
+        if this is None:
+            return None
+        if type(this) is dict:
+            v = this.get(name)
+            if v is not None:
+                return v
+        return get_property(this, name)
 
     return ref
 

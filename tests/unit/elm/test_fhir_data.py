@@ -43,6 +43,9 @@ define "InVS": [Observation] O where O.code in "Pain" return O.id
 define "Onsets": [Condition] C return C.onset
 define "UsesUnknown": exists [Observation: "Unknown"]
 define "Codes": [Observation] O return FHIRHelpers.ToConcept(O.code)
+define "ByIssued": [Observation] O sort by issued
+define "ByEffectiveDesc": [Observation] O sort by (effective as dateTime) desc
+define "IssuedSorted": [Observation] O return O.issued sort asc
 """
 
 PAIN_VS = {
@@ -62,6 +65,7 @@ def bundle() -> dict:
             "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
             "effectiveDateTime": "2024-01-02T10:00:00Z",
+            "issued": "2024-01-02T05:00:00+06:00",
             "valueInteger": 7,
         },
         {
@@ -70,6 +74,7 @@ def bundle() -> dict:
             "status": "preliminary",
             "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
             "effectivePeriod": {"start": "2024-01-01"},
+            "issued": "2024-01-02T00:00:00Z",
             "valueQuantity": {
                 "value": 72.5,
                 "unit": "kg",
@@ -125,6 +130,13 @@ def test_choice_elements_cast_to_the_type_the_data_chose(results: dict) -> None:
     assert results["PointEffective"] == ["o1"]
     assert results["EffectiveDates"] == ["2024-01-02T10:00:00Z", None]
     assert results["Onsets"] == ["2020-01-01T08:30:00"]
+
+
+def test_sorting_by_fhir_elements_compares_their_system_values(results: dict) -> None:
+    # o1 was issued at 2024-01-01T23:00Z (offset +06:00), before o2: not string order
+    assert [o["id"] for o in results["ByIssued"]] == ["o1", "o2"]
+    assert [o["id"] for o in results["ByEffectiveDesc"]] == ["o1", "o2"]  # o2 has no dateTime
+    assert results["IssuedSorted"] == ["2024-01-02T05:00:00+06:00", "2024-01-02T00:00:00Z"]
 
 
 def test_codeable_concepts_convert_to_concepts(results: dict) -> None:
