@@ -288,7 +288,10 @@ def prepare_all(kb: KnowledgeBase) -> None:
     for ad in kb.activity_definitions:
         p.prepared_for(ad, f"ActivityDefinition/{ad.get('id')}")
     for pd in kb.plan_definitions:
-        p.prepared_for(pd, f"PlanDefinition/{pd.get('id')}")
+        plan = p.prepared_for(pd, f"PlanDefinition/{pd.get('id')}")
+        assert isinstance(plan, PreparedPlan)
+        for trigger in {None, *(t for a in plan.actions for t in a.triggers or ())}:
+            plan.cql_needs(trigger)  # computed now, so a request only looks it up
 
 
 def prepared_plan(kb: KnowledgeBase, pd: dict) -> PreparedPlan:

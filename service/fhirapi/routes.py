@@ -299,6 +299,6 @@ def expand_type():
 # -- anything else under /fhir ------------------------------------------------------------
 @bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(anything: str):
-    if request.method in ("PUT", "PATCH", "DELETE", "POST"):
+    if request.method in ("PUT", "PATCH", "DELETE", "POST") or anything.endswith("$apply"):
         raise FhirError(405, "not-supported", f"{request.method} /fhir/{anything} is not supported")
     raise FhirError(404, "not-found", f"/fhir/{anything} is not an endpoint of this server")

@@ -279,3 +279,26 @@ def test_missing_data_does_not_crash(kb, data):
     result = apply(kb, data, "nobody", trigger="patient-view")
     assert "action" not in valid(result.request_group)
     assert any(i["code"] == "not-found" for i in result.issues)
+
+
+def test_a_nested_plan_definition_is_applied_into_its_own_request_group(kb):
+    result = apply(kb, severe_pain_patient("n1"), "n1", trigger="order-sign")
+    action = by_id(result.request_group["action"], "nested-plan")
+    ref = action["resource"]["reference"]
+    assert ref.startswith("RequestGroup/")
+    nested = next(r for r in result.resources if f"RequestGroup/{r['id']}" == ref)
+    assert valid(nested)["instantiatesCanonical"] == [f"{BASE}/PlanDefinition/demo-nested|1.0.0"]
+    assert action_ids(nested["action"]) == ["nested-balloon", "nested-referral"]
+    for child in nested["action"]:
+        target = child["resource"]["reference"]
+        assert any(f"{r['resourceType']}/{r['id']}" == target for r in result.resources)
+    plan = valid(result.to_care_plan())
+    contained_ids = {r["id"] for r in plan["contained"]}
+    assert nested["id"] in contained_ids
+
+
+def test_the_nested_plan_applies_its_own_conditions(kb):
+    result = apply(kb, mild_pain_patient("n2"), "n2", trigger="order-sign")
+    ref = by_id(result.request_group["action"], "nested-plan")["resource"]["reference"]
+    nested = next(r for r in result.resources if f"RequestGroup/{r['id']}" == ref)
+    assert action_ids(nested["action"]) == ["nested-referral"]

@@ -305,6 +305,7 @@ def test_unsupported_interactions_are_operation_outcomes(client):
     assert_outcome(client.delete("/fhir/PlanDefinition/demo-dilation"), 405)
     assert_outcome(client.put("/fhir/PlanDefinition/demo-dilation", json={}), 405)
     assert_outcome(client.get("/fhir/PlanDefinition/demo-dilation/_history"), 404)
+    assert_outcome(client.get("/fhir/PlanDefinition/demo-dilation/$apply"), 405)
 
 
 # -- ValueSet/$expand -------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_every_artifact_is_indexed_by_type_id_and_canonical(kb):
     assert pd is kb.resolve(f"{BASE}/PlanDefinition/demo-dilation|1.0.0")
     assert kb.resolve(f"{BASE}/PlanDefinition/demo-dilation|9.9.9") is None
     assert kb.resolve("PlanDefinition/unknown") is None
-    assert [p["id"] for p in kb.plan_definitions] == ["demo-dilation"]
+    assert [p["id"] for p in kb.plan_definitions] == ["demo-dilation", "demo-nested"]
 
 
 def test_libraries_are_generated_from_the_cql_and_indexed(kb):
