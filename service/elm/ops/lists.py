@@ -378,47 +378,37 @@ def _scoped(node: dict, c: Compiler, key: str) -> tuple[Evaluator, Evaluator, st
     return src, body, node.get("scope") or "$this"
 
 
-@operator("Filter")
-def compile_filter(node: dict, c: Compiler) -> Evaluator:
-    src, cond, scope = _scoped(node, c, "condition")
+def _map_filter(key: str, keep_item: bool) -> Any:
+    """Filter (keep items whose condition is true) and ForEach (collect non-null results)."""
 
-    def filter_(ctx: Any) -> list | None:
-        v = src(ctx)
-        if v is None:
-            return None
-        vars_ = ctx.vars
-        saved = vars_.get(scope)
-        out = []
-        for x in v:
-            vars_[scope] = x
-            if cond(ctx) is True:
-                out.append(x)
-        vars_[scope] = saved
-        return out
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        src, body, scope = _scoped(node, c, key)
 
-    return filter_
+        def run(ctx: Any) -> list | None:
+            v = src(ctx)
+            if v is None:
+                return None
+            vars_ = ctx.vars
+            saved = vars_.get(scope)
+            out = []
+            for x in v:
+                vars_[scope] = x
+                r = body(ctx)
+                if keep_item:
+                    if r is True:
+                        out.append(x)
+                elif r is not None:
+                    out.append(r)
+            vars_[scope] = saved
+            return out
+
+        return run
+
+    return compile_fn
 
 
-@operator("ForEach")
-def compile_for_each(node: dict, c: Compiler) -> Evaluator:
-    src, elem, scope = _scoped(node, c, "element")
-
-    def for_each(ctx: Any) -> list | None:
-        v = src(ctx)
-        if v is None:
-            return None
-        vars_ = ctx.vars
-        saved = vars_.get(scope)
-        out = []
-        for x in v:
-            vars_[scope] = x
-            r = elem(ctx)
-            if r is not None:
-                out.append(r)
-        vars_[scope] = saved
-        return out
-
-    return for_each
+operator("Filter")(_map_filter("condition", keep_item=True))
+operator("ForEach")(_map_filter("element", keep_item=False))
 
 
 @operator("Repeat")
@@ -479,6 +469,27 @@ def compile_times(node: dict, c: Compiler) -> Evaluator:
         return [Tuple({**t1, **t2}) for t1 in x for t2 in y]
 
     return times
+
+
+@operator("Children")
+def compile_children(node: dict, c: Compiler) -> Evaluator:
+    """The direct child values of a structured value (element values, flattened)."""
+    src = _source(node, c)
+
+    def children(ctx: Any) -> list | None:
+        v = src(ctx)
+        if v is None:
+            return None
+        values = v.values() if isinstance(v, dict) else v if isinstance(v, list) else []
+        out: list = []
+        for ch in values:
+            if isinstance(ch, list):
+                out.extend(x for x in ch if x is not None)
+            elif ch is not None:
+                out.append(ch)
+        return out
+
+    return children
 
 
 @operator("Descendants")

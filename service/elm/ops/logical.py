@@ -8,40 +8,31 @@ from service.elm.compiler import Compiler, Evaluator
 from service.elm.registry import operator
 
 
-@operator("And")
-def compile_and(node: dict, c: Compiler) -> Evaluator:
-    a, b = c.compile_operands(node)
+def _junction(dominant: bool) -> Any:
+    """And (dominant false) and Or (dominant true): the dominant value wins even over null;
+    the right operand is not evaluated when the left one already decides."""
 
-    def and_(ctx: Any) -> bool | None:
-        x = a(ctx)
-        if x is False:
-            return False
-        y = b(ctx)
-        if y is False:
-            return False
-        if x is None or y is None:
-            return None
-        return True
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        a, b = c.compile_operands(node)
 
-    return and_
+        def junction(ctx: Any) -> bool | None:
+            x = a(ctx)
+            if x is dominant:
+                return dominant
+            y = b(ctx)
+            if y is dominant:
+                return dominant
+            if x is None or y is None:
+                return None
+            return not dominant
+
+        return junction
+
+    return compile_fn
 
 
-@operator("Or")
-def compile_or(node: dict, c: Compiler) -> Evaluator:
-    a, b = c.compile_operands(node)
-
-    def or_(ctx: Any) -> bool | None:
-        x = a(ctx)
-        if x is True:
-            return True
-        y = b(ctx)
-        if y is True:
-            return True
-        if x is None or y is None:
-            return None
-        return False
-
-    return or_
+operator("And")(_junction(False))
+operator("Or")(_junction(True))
 
 
 @operator("Xor")

@@ -178,32 +178,24 @@ def compile_split_on_matches(node: dict, c: Compiler) -> Evaluator:
     return split
 
 
-@operator("PositionOf")
-def compile_position_of(node: dict, c: Compiler) -> Evaluator:
-    p = c.compile(node["pattern"])
-    s = c.compile(node["string"])
+def _position(find: Any) -> Any:
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        p = c.compile(node["pattern"])
+        s = c.compile(node["string"])
 
-    def position_of(ctx: Any) -> int | None:
-        pat, x = p(ctx), s(ctx)
-        if pat is None or x is None:
-            return None
-        return x.find(pat)
+        def position(ctx: Any) -> int | None:
+            pat, x = p(ctx), s(ctx)
+            if pat is None or x is None:
+                return None
+            return find(x, pat)
 
-    return position_of
+        return position
+
+    return compile_fn
 
 
-@operator("LastPositionOf")
-def compile_last_position_of(node: dict, c: Compiler) -> Evaluator:
-    p = c.compile(node["pattern"])
-    s = c.compile(node["string"])
-
-    def last_position_of(ctx: Any) -> int | None:
-        pat, x = p(ctx), s(ctx)
-        if pat is None or x is None:
-            return None
-        return x.rfind(pat)
-
-    return last_position_of
+operator("PositionOf")(_position(str.find))
+operator("LastPositionOf")(_position(str.rfind))
 
 
 @operator("Substring")
