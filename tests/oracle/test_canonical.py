@@ -120,7 +120,4 @@ def test_both_engines_write_every_value_type_identically(oracle, probe_elm):
         bundles,
         now=now,
         terminology=TERMINOLOGY,
-        known_differences={
-            "Uncertainty": "ours: months between @2024-01 and @2024-06-15 must be [4, 5]"
-        },
     )

@@ -20,15 +20,8 @@ def test_fhirhelpers_conversions_agree_with_the_reference_engine(oracle, probe_e
 
 
 # Durations between values of different precision are uncertainties in CQL (`days between` a
-# day-precision dateTime and Now(), AgeInYears for a birthDate of '1955'); cql-execution gets
-# this right, our engine still answers one number. Listed here until temporal fixes it.
-PARTIAL_PRECISION_DURATIONS = {
-    "Days Since Last Dilation": "ours: days between a day-precision DateTime and Now() "
-    "must be an uncertainty",
-    "Age In Years": "ours: AgeInYears() for a year-precision birthDate must be an uncertainty",
-    "Age In Years At 2020": "ours: AgeInYearsAt() for a year-precision birthDate must be an "
-    "uncertainty",
-}
+# day-precision dateTime and Now(), AgeInYears for a birthDate of '1955'); both engines agree.
+PARTIAL_PRECISION_DURATIONS: dict[str, str] = {}
 
 
 def test_retrieves_choice_types_dates_and_value_sets_agree(oracle, probe_elm):

@@ -293,14 +293,15 @@ class _Temporal:
 
 
 def _pad(x: Any, y: Any, unit: int) -> Any:
-    """``x`` with the components finer than ``unit`` it lacks and ``y`` has, copied from ``y``.
+    """For Times: ``x`` with the components finer than ``unit`` it lacks copied from ``y``.
 
-    ``hours between @T06 and @T07:00:00`` is 1, not an uncertainty: below the unit asked for,
-    a component known on one side only is taken as equal on both sides.
+    ``hours between @T06 and @T07:00:00`` is 1 (the conformance suite), not an uncertainty.
+    Dates and DateTimes keep the reference engine's rule instead: every missing component is
+    a range (``days between`` a day-precision DateTime and ``Now()`` is an uncertainty).
     """
-    if type(x) is not type(y) or len(x.parts) >= len(y.parts):
+    if type(x) is not Time or type(y) is not Time or len(x.parts) >= len(y.parts):
         return x
-    if x.precision < (DAY if unit == WEEK else unit):
+    if x.precision < unit:
         return x
     return x._replace_parts(x.parts + y.parts[len(x.parts) :])
 

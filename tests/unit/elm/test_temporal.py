@@ -119,8 +119,14 @@ class TestDurationsAndDifferences:
         assert DateTime(2005).duration_between(DateTime(2010), YEAR) == Uncertainty(4, 5)
         assert DateTime(2005).duration_between(DateTime(2006, 5), MONTH) == Uncertainty(4, 16)
 
-    def test_components_below_the_unit_known_on_one_side_are_shared(self):
+    def test_time_components_below_the_unit_known_on_one_side_are_shared(self):
         assert Time(6).duration_between(Time(7, 0, 0), HOUR) == 1
+
+    def test_a_day_precision_datetime_against_a_full_one_is_uncertain(self):
+        onset = DateTime(2024, 6, 15, tz=0)
+        now = DateTime(2024, 9, 1, 12, 0, 0, 0, 0)
+        assert onset.duration_between(now, DAY) == Uncertainty(77, 78)
+        assert Date(1955).duration_between(Date(2024, 9, 1), YEAR) == Uncertainty(68, 69)
 
     def test_duration_uses_elapsed_time_across_offsets(self):
         a = dt("2017-03-12T00:00:00-07:00")
