@@ -154,16 +154,20 @@ def _auth_enabled(value: str | None) -> bool:
 def _issuers(env: dict[str, str]) -> tuple[TrustedIssuer, ...]:
     """CDS_TRUSTED_ISSUERS (inline JSON list) and/or CDS_TRUSTED_ISSUERS_FILE (path to one)."""
     raw: list = []
+    sources = []
     if env.get("CDS_TRUSTED_ISSUERS"):
         try:
-            raw += json.loads(env["CDS_TRUSTED_ISSUERS"])
+            sources.append(("CDS_TRUSTED_ISSUERS", json.loads(env["CDS_TRUSTED_ISSUERS"])))
         except json.JSONDecodeError as e:
             raise ConfigError(f"CDS_TRUSTED_ISSUERS is not JSON: {e}") from None
     if env.get("CDS_TRUSTED_ISSUERS_FILE"):
         try:
-            raw += json.loads(Path(env["CDS_TRUSTED_ISSUERS_FILE"]).read_text())
+            text = Path(env["CDS_TRUSTED_ISSUERS_FILE"]).read_text()
+            sources.append(("CDS_TRUSTED_ISSUERS_FILE", json.loads(text)))
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"CDS_TRUSTED_ISSUERS_FILE unreadable: {e}") from None
-    if not isinstance(raw, list):
-        raise ConfigError("trusted issuers must be a JSON list")
+    for name, value in sources:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} must be a JSON list of issuers")
+        raw += value
     return tuple(TrustedIssuer.from_dict(d) for d in raw)

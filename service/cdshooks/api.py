@@ -248,6 +248,9 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
         raise ApiError(412, "forbidden", str(e)) from None
 
     resources = data.resources
+    for r in resources:
+        if r.get("resourceType") == "Patient" and r.get("id") != context["patientId"]:
+            raise ApiError(400, "invalid", "the prefetched Patient is not context.patientId")
     parameters: dict = {}
     if hook in ORDER_HOOKS:
         resources = resources + bundle_resources(context["draftOrders"])

@@ -93,6 +93,7 @@ def test_card_and_suggestion_uuids_are_stable_per_patient_and_differ_across_pati
     again = call(client, auth, patient_view(full_prefetch(pain(8)))).get_json()["cards"][0]
     other_body = patient_view(full_prefetch(pain(8)))
     other_body["context"]["patientId"] = "p2"
+    other_body["prefetch"]["patient"]["id"] = "p2"
     other = call(client, auth, other_body).get_json()["cards"][0]
     assert first["uuid"] == again["uuid"]
     assert [s["uuid"] for s in first["suggestions"]] == [s["uuid"] for s in again["suggestions"]]
@@ -341,3 +342,9 @@ def test_every_invocation_leaves_an_audit_record_with_ids_only(client, auth):
         "card_uuids",
         "duration_ms",
     }
+
+
+def test_a_prefetched_patient_other_than_the_context_patient_is_400(client, auth):
+    body = patient_view(full_prefetch(pain(8)))
+    body["prefetch"]["patient"] = {"resourceType": "Patient", "id": "someone-else"}
+    assert_400(call(client, auth, body), "context.patientId")
