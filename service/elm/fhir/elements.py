@@ -219,6 +219,10 @@ def compile_fhir_property(
                     return None
                 if isinstance(v, FhirChoice):
                     v = v.value
+                if not isinstance(v, (str, int, float)):
+                    from service.elm.ops.structured import get_property
+
+                    return get_property(v, "value")
                 if conv is parse_fhir_datetime:
                     return conv(v, ctx)
                 return conv(v)
@@ -269,7 +273,7 @@ def _compile_value_path(
     type comes from the ELM result type, else from the FHIR model (`Patient.birthDate.value`
     is a System.Date)."""
     from service.elm.compiler import result_type
-    from service.elm.ops.structured import property_getter
+    from service.elm.ops.structured import get_property, property_getter
 
     rtype = result_type(node)
     if (not rtype or not rtype.startswith("System.")) and source_type:
@@ -296,6 +300,8 @@ def _compile_value_path(
                 return None
         elif isinstance(v, list):
             return None
+        elif not isinstance(v, (str, int, float)):
+            return get_property(v, "value")  # a CQL value (Quantity, ...), not FHIR JSON
         if conv is parse_fhir_datetime:
             return conv(v, ctx)
         return conv(v)
