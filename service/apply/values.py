@@ -126,10 +126,10 @@ def _code(c: dict) -> Any:
     return Code(c.get("code"), c.get("system"), c.get("version"), c.get("display"))
 
 
-def _interval(low: Any, high: Any) -> Any:
+def _interval(low: Any, high: Any, point_type: str) -> Any:
     from service.elm.datatypes.interval import Interval
 
-    return Interval(low, high, True, True)
+    return Interval(low, high, True, True, point_type=point_type)
 
 
 _STRING_TYPES = ("String", "Code", "Id", "Uri", "Url", "Canonical", "Markdown", "Oid", "Uuid")
@@ -168,11 +168,11 @@ def parameter_to_cql(parameter: dict) -> Any:
     if kind == "Period" and isinstance(value, dict):
         low = _datetime(value["start"]) if value.get("start") else None
         high = _datetime(value["end"]) if value.get("end") else None
-        return _interval(low, high)
+        return _interval(low, high, "DateTime")
     if kind == "Range" and isinstance(value, dict):
         low = _quantity(value["low"]) if value.get("low") else None
         high = _quantity(value["high"]) if value.get("high") else None
-        return _interval(low, high)
+        return _interval(low, high, "Quantity")
     raise ConversionError(f"{key} is not supported as a CQL parameter value")
 
 

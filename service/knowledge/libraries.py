@@ -48,6 +48,7 @@ class CqlLibrary:
     cql: str
     elm: dict
     cql_path: Path
+    elm_text: str = ""
     resource: dict = field(default_factory=dict)
 
     @property
@@ -86,7 +87,8 @@ def load_cql_libraries(cql_dir: Path, elm_dir: Path | None = None) -> dict[str, 
         if not elm_path.is_file():
             raise KnowledgeError(f"{path}: no translated ELM {elm_path} (run `make elm`)")
         try:
-            elm = json.loads(elm_path.read_text(encoding="utf-8"))
+            elm_text = elm_path.read_text(encoding="utf-8")
+            elm = json.loads(elm_text)
         except (OSError, ValueError) as exc:
             raise KnowledgeError(f"{elm_path}: unreadable ELM: {exc}") from None
         ident = (elm.get("library") or {}).get("identifier") or {}
@@ -94,7 +96,7 @@ def load_cql_libraries(cql_dir: Path, elm_dir: Path | None = None) -> dict[str, 
             raise KnowledgeError(f"{elm_path}: ELM is for library {ident.get('id')!r}, not {name}")
         if name in libraries:
             raise KnowledgeError(f"{path}: library {name} is declared twice")
-        libraries[name] = CqlLibrary(name, ident.get("version"), cql, elm, path)
+        libraries[name] = CqlLibrary(name, ident.get("version"), cql, elm, path, elm_text)
     for lib in libraries.values():
         lib.resource = library_resource(lib, libraries)
     return libraries
@@ -145,7 +147,7 @@ def library_resource(lib: CqlLibrary, libraries: dict[str, CqlLibrary]) -> dict:
         resource["dataRequirement"] = reqs
     resource["content"] = [
         {"contentType": "text/cql", "data": _b64(lib.cql)},
-        {"contentType": "application/elm+json", "data": _b64(json.dumps(lib.elm))},
+        {"contentType": "application/elm+json", "data": _b64(lib.elm_text or json.dumps(lib.elm))},
     ]
     return resource
 

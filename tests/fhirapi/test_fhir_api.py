@@ -338,3 +338,19 @@ def test_expand_of_an_unknown_value_set_is_a_404(client):
     assert_outcome(client.get("/fhir/ValueSet/$expand?url=http://nowhere/vs"), 404)
     assert_outcome(client.get("/fhir/ValueSet/nope/$expand"), 404)
     assert_outcome(client.get("/fhir/ValueSet/$expand"), 400)
+
+
+def test_activity_definition_apply_with_a_failing_dynamic_value_still_returns_the_resource(client):
+    body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
+    resp = post(client, "/fhir/ActivityDefinition/demo-broken-dynamic/$apply", body)
+    task = valid(resp.get_json())
+    assert resp.status_code == 200 and task["resourceType"] == "Task"
+    assert "description" not in task
+    assert resp.headers["X-Apply-Issues"] == "1"
+
+
+def test_apply_output_never_contains_the_request_data(client):
+    body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
+    plan = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body).get_json()
+    types = {r["resourceType"] for r in plan["contained"]}
+    assert types <= {"RequestGroup", "ServiceRequest", "DeviceRequest", "Task", "OperationOutcome"}
