@@ -115,6 +115,14 @@ def _json_body() -> dict:
     return body
 
 
+def _validated(schema, data: dict, message: str, prefix: str = "") -> dict:
+    """marshmallow load, or a 400 naming every invalid field path."""
+    try:
+        return schema.load(data)
+    except ValidationError as e:
+        raise ApiError(400, "invalid", message, flatten_messages(e.messages, prefix)) from None
+
+
 def _json(data: dict, status: int = 200) -> Response:
     return Response(
         json.dumps(data, separators=(",", ":")), status=status, mimetype="application/json"
@@ -165,13 +173,7 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
     def feedback(service_id: str) -> Response:
         if service_id not in rt.services:
             raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
-        body = _json_body()
-        try:
-            data = FEEDBACK_REQUEST.load(body)
-        except ValidationError as e:
-            raise ApiError(
-                400, "invalid", "invalid feedback", flatten_messages(e.messages)
-            ) from None
+        data = _validated(FEEDBACK_REQUEST, _json_body(), "invalid feedback")
         stored = 0
         for item in data["feedback"]:
             if rt.store.record_feedback(service_id, item):
@@ -197,12 +199,7 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
     body = _json_body()
     if isinstance(body.get("hookInstance"), str):
         audit["hook_instance"] = body["hookInstance"][:64]
-    try:
-        env = HOOK_REQUEST.load(body)
-    except ValidationError as e:
-        raise ApiError(
-            400, "invalid", "invalid CDS Hooks request", flatten_messages(e.messages)
-        ) from None
+    env = _validated(HOOK_REQUEST, body, "invalid CDS Hooks request")
     hook = env["hook"]
     audit["hook"] = hook[:64]
     if hook not in CONTEXT_SCHEMAS:
@@ -218,12 +215,7 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
             f"service {service_id!r} is not registered for hook {hook!r} "
             f"(its hooks: {', '.join(svc.hooks)})",
         )
-    try:
-        context = CONTEXT_SCHEMAS[hook].load(env["context"])
-    except ValidationError as e:
-        raise ApiError(
-            400, "invalid", "invalid context", flatten_messages(e.messages, "context")
-        ) from None
+    context = _validated(CONTEXT_SCHEMAS[hook], env["context"], "invalid context", "context")
     audit["patient_id"] = context["patientId"]
     audit["user_id"] = context["userId"]
     principal: Principal | None = g.get("principal")

@@ -82,6 +82,27 @@ def _endless(handler, info, opts) -> bool:
     return False
 
 
+@fault("trickle")
+def _trickle(handler, info, opts) -> bool:
+    """Announce a large body, then send one space every `interval` seconds (default 0.2) for
+    `seconds` (default 5) and hang up: every read completes within a read timeout, so only a
+    limit on the total time stops a client from waiting."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.send_header("Content-Length", "1000000")
+    handler.end_headers()
+    deadline = time.monotonic() + opts.get("seconds", 5.0)
+    try:
+        while time.monotonic() < deadline:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(opts.get("interval", 0.2))
+    except OSError:
+        pass  # the client gave up
+    handler.close_connection = True
+    return True
+
+
 def _outcome(text: str) -> dict:
     return {
         "resourceType": "OperationOutcome",

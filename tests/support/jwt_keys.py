@@ -66,26 +66,15 @@ class TestClient:
         headers = {"kid": kid, "typ": "JWT", **(header or {})}
         return jwt.encode(claims, key, algorithm=alg, headers=headers)
 
-    def hmac_token(self, aud: str, secret: str = "shared-secret-of-32-bytes-minimum!") -> str:
+    def _claims(self, aud: str) -> dict:
         now = int(time.time())
-        claims = {
-            "iss": self.iss,
-            "aud": aud,
-            "iat": now,
-            "exp": now + 60,
-            "jti": str(uuid.uuid4()),
-        }
-        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "es-1"})
+        return {"iss": self.iss, "aud": aud, "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
+
+    def hmac_token(self, aud: str, secret: str = "shared-secret-of-32-bytes-minimum!") -> str:
+        return jwt.encode(self._claims(aud), secret, algorithm="HS256", headers={"kid": "es-1"})
 
     def none_token(self, aud: str) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.iss,
-            "aud": aud,
-            "iat": now,
-            "exp": now + 60,
-            "jti": str(uuid.uuid4()),
-        }
+        claims = self._claims(aud)
 
         def b64(d: dict) -> str:
             return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
