@@ -11,6 +11,7 @@ deliberate change of content or of $apply, regenerate and review the diff:
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import os
 from functools import lru_cache
@@ -25,6 +26,7 @@ from tests.apply.fixture_kb import ROOT
 from tests.scenarios.loader import load_scenarios
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
+REGENERATE = "UPDATE_GOLDEN=1 .venv/bin/pytest tests/apply/test_scenarios.py, then review git diff"
 FIXED_NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 SCENARIOS = load_scenarios(FIXED_NOW)
 
@@ -97,8 +99,13 @@ def test_scenario_care_plan_matches_its_golden_file(scenario):
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text)
-    assert path.is_file(), f"no golden file: run UPDATE_GOLDEN=1 pytest {__file__}"
-    assert json.loads(path.read_text()) == care_plans
+    assert path.is_file(), f"no golden file: run {REGENERATE}"
+    if json.loads(path.read_text()) != care_plans:
+        diff = difflib.unified_diff(
+            path.read_text().splitlines(), text.splitlines(), "golden", "now", lineterm="", n=2
+        )
+        shown = "\n".join(list(diff)[:60])
+        pytest.fail(f"{scenario.slug}: the CarePlan changed. If intended: {REGENERATE}\n{shown}")
 
 
 def test_every_golden_file_belongs_to_a_scenario():
