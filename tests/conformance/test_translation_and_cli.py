@@ -7,7 +7,7 @@ import json
 import pytest
 
 from service.elm.conformance.cli import main
-from service.elm.conformance.node import NodeHelper, node_available
+from service.elm.conformance.node import NodeError, NodeHelper, node_available
 from service.elm.conformance.suite import read_dir
 from service.elm.conformance.translation import TranslationCache, translate_files
 
@@ -69,3 +69,12 @@ def test_the_command_prints_both_engines_figures_and_ends_with_the_summary_line(
     assert tests["WrongExpectation"]["status"] in ("fail", "error")
     assert tests["UnknownFunction"]["status"] == "error"
     assert "NoSuchFunction" in tests["UnknownFunction"]["message"]
+
+
+def test_a_request_that_hangs_is_abandoned_and_the_next_request_gets_a_fresh_process():
+    with NodeHelper() as node:
+        first = node.generation
+        with pytest.raises(NodeError, match="restarted"):
+            node.request("ping", timeout=0.000001)
+        assert node.request("ping")["versions"]["cql-execution"] == "3.3.2"
+        assert node.generation == first + 1

@@ -104,8 +104,8 @@ class Oracle:
         return (dirs, _fingerprint(dirs), term)
 
     def _node_set(self, library_dir: Any, terminology: Any) -> str:
-        key = self._key(library_dir, terminology)
-        if key not in self._loaded:
+        key = (*self._key(library_dir, terminology), self.node.generation)
+        if key not in self._loaded:  # new library set, or a restarted Node process
             name = f"set{len(self._loaded) + 1}"
             self.node.request(
                 "load",

@@ -294,7 +294,7 @@ def oracle_runner(node: Any, now: dt.datetime) -> Callable[[TranslatedUnit], dic
             }
             for t in unit.library.tests
         ]
-        reply = node.request("conformance", elm=unit.elm, tests=tests, now=now_text)
+        reply = node.request("conformance", timeout=120, elm=unit.elm, tests=tests, now=now_text)
         out = {}
         for item in reply:
             key = item.pop("key")
