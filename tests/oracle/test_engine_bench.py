@@ -33,3 +33,19 @@ def test_the_benchmark_prints_both_medians_and_their_ratio(oracle_node, capsys):
     )
     defs = int(re.search(r"(\d+) definitions;", out).group(1))
     assert defs >= 15
+
+
+def test_both_engines_agree_on_every_benchmark_definition(oracle):
+    from benchmarks.engine_bench import BENCH_ELM, NOW, TERMINOLOGY
+    from service.elm.conformance.node import CQL_DIR
+
+    results = oracle.compare(
+        [BENCH_ELM, CQL_DIR / "elm"],
+        "DilationBench",
+        make_patient(100),
+        now=NOW,
+        terminology=TERMINOLOGY,
+    )
+    assert len(results) >= 15
+    assert results["Has Stenosis"] is True  # the patient exercises the decision logic
+    assert results["Dilations In Period"]
