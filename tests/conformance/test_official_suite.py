@@ -1,0 +1,34 @@
+"""Acceptance: the HL7 cql-tests suite passes at >= 95%, and better than cql-execution does."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from service.elm.conformance.cli import main
+from service.elm.conformance.node import REPO_ROOT, node_available
+
+SUITE = Path(os.environ.get("CQL_TESTS_DIR", REPO_ROOT.parent / "shared/conformance/cql-tests"))
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.oracle,
+    pytest.mark.skipif(not node_available(), reason="Node toolchain not installed"),
+    pytest.mark.skipif(not SUITE.is_dir(), reason=f"cql-tests not found at {SUITE}"),
+]
+
+
+def test_official_suite_passes_at_least_95_percent_and_more_than_the_reference(tmp_path, capsys):
+    report = tmp_path / "report.json"
+    main([str(SUITE), "--report", str(report)])
+    data = json.loads(report.read_text())
+    total, passed = data["summary"]["total"], data["summary"]["passed"]
+    assert total > 1000
+    assert passed / total >= 0.95, f"{passed}/{total}"
+    assert passed > data["oracle"]["passed"]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"{passed} passed, {total - passed} failed"
+    )
