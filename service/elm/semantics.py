@@ -146,8 +146,12 @@ def compare(a: Any, b: Any) -> int | None:
     if a is None or b is None:
         return None
     ta = type(a)
-    if ta is type(b) and (ta is int or ta is str or ta is Decimal):
-        return -1 if a < b else (1 if a > b else 0)
+    if ta is type(b):
+        if ta is int or ta is str or ta is Decimal:
+            return -1 if a < b else (1 if a > b else 0)
+        fn = getattr(ta, "cql_compare", None)
+        if fn is not None:
+            return fn(a, b)
     if _is_number(a) and _is_number(b):
         return -1 if a < b else (1 if a > b else 0)
     if isinstance(a, str) and isinstance(b, str):

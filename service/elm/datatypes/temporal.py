@@ -18,10 +18,10 @@ precision. Rules implemented here (CQL 1.5, §5 Date/Time operators, §1.5 Compa
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 import re
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from service.elm.datatypes.uncertainty import Uncertainty
@@ -88,8 +88,13 @@ def is_time_unit(unit: str | None) -> bool:
     return unit_index(unit) is not None
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
 
 
 def _max_fields(parts: tuple, base: int) -> list[int]:
@@ -393,6 +398,9 @@ def _add_months(f: list[int | None], n: int) -> list[int | None]:
     return f
 
 
+_LIMITS = ((1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 59), (0, 999))
+
+
 def _validate(f: list[int | None], base: int, end: int) -> tuple:
     """Tuple of the leading non-null components, checked for range."""
     parts = []
@@ -403,9 +411,8 @@ def _validate(f: list[int | None], base: int, end: int) -> tuple:
         parts.append(int(x))
     if not parts:
         raise TemporalError("a date/time value needs its most significant component")
-    limits = ((1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 59), (0, 999))
     for i, x in enumerate(parts, start=base):
-        lo, hi = limits[i]
+        lo, hi = _LIMITS[i]
         if i == DAY:
             hi = _days_in_month(parts[0], parts[1])
         if not lo <= x <= hi:
@@ -453,6 +460,24 @@ def _tz_decimal(tz: Any) -> Decimal | None:
     return tz if isinstance(tz, Decimal) else Decimal(str(tz))
 
 
+@lru_cache(maxsize=8192)
+def _parse_datetime(s: str, default_tz: Decimal | None) -> DateTime | None:
+    m = _DT_RE.match(s.strip().lstrip("@"))
+    if not m:
+        return None
+    g = m.groups()
+    fields = [int(x) if x is not None else None for x in g[:6]]
+    fields.append(_ms(g[6]))
+    tz = _tz(g[8])
+    if g[8] is not None and fields[HOUR] is None and g[7] is None and fields[DAY] is None:
+        return None
+    try:
+        parts = _validate(fields, 0, 7)
+    except TemporalError:
+        return None
+    return DateTime._make(parts, tz if tz is not None else default_tz)
+
+
 class DateTime(_Temporal):
     """A CQL DateTime: up to 7 components and a timezone offset in hours (None: unspecified)."""
 
@@ -486,21 +511,11 @@ class DateTime(_Temporal):
 
     @classmethod
     def parse(cls, s: str, default_tz: Decimal | None = None) -> DateTime | None:
-        """An ISO 8601 / CQL / FHIR dateTime or instant string (None when malformed)."""
-        m = _DT_RE.match(s.strip().lstrip("@"))
-        if not m:
-            return None
-        g = m.groups()
-        fields = [int(x) if x is not None else None for x in g[:6]]
-        fields.append(_ms(g[6]))
-        tz = _tz(g[8])
-        if g[8] is not None and fields[HOUR] is None and g[7] is None and fields[DAY] is None:
-            return None
-        try:
-            parts = _validate(fields, 0, 7)
-        except TemporalError:
-            return None
-        return cls._make(parts, tz if tz is not None else default_tz)
+        """An ISO 8601 / CQL / FHIR dateTime or instant string (None when malformed).
+
+        Values are immutable, so parses are cached (FHIR data repeats the same strings).
+        """
+        return _parse_datetime(s, default_tz)
 
     @classmethod
     def from_python(cls, d: _dt.datetime) -> DateTime:
