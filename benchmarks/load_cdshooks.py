@@ -12,6 +12,7 @@ request like an EHR calling a sync-worker service):
 - the floor: GET /healthz of the same app (the cost of gunicorn + Flask + the generator itself).
 It prints p50/p95/p99 latency and throughput per level, the hook/floor throughput ratio, and
 checks the targets at concurrency 8 (p50 ≤ 10 ms, p99 ≤ 50 ms, throughput ≥ 10 % of the floor).
+The generator is wrk when installed (scripts/install-bench-tools.sh), else Python threads.
 Each level runs for a bounded time; the run stops by itself. Loopback only.
 """
 
@@ -21,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -293,6 +295,62 @@ def run_level(port, method, path, body, concurrency, duration, token_for=None) -
     }
 
 
+WRK_SCRIPT = """
+local body_file = os.getenv("BENCH_BODY")
+if body_file then
+  local f = io.open(body_file, "rb")
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "seconds": %f, "errors": %d, ' ..
+    '"p50": %f, "p95": %f, "p99": %f, "mean": %f}\\n',
+    summary.requests, summary.duration / 1e6, errors,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def run_level_wrk(port, path, body, concurrency, duration, tmp: Path) -> dict:
+    """The same measurement with wrk (C, keeps the generator's own CPU cost low)."""
+    script = tmp / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    env = dict(os.environ)
+    env.pop("BENCH_BODY", None)
+    if body is not None:
+        (tmp / "body.json").write_bytes(body)
+        env["BENCH_BODY"] = str(tmp / "body.json")
+    cmd = [
+        "wrk",
+        f"-t{min(concurrency, 2)}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    m = json.loads(line[len("WRK_JSON ") :])
+    return {
+        "concurrency": concurrency,
+        "requests": m["requests"],
+        "errors": m["errors"],
+        "rps": m["requests"] / m["seconds"],
+        "p50_ms": m["p50"] / 1000,
+        "p95_ms": m["p95"] / 1000,
+        "p99_ms": m["p99"] / 1000,
+        "mean_ms": m["mean"] / 1000,
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--levels", default="1,4,8,16")
@@ -300,8 +358,18 @@ def main(argv=None) -> int:
     ap.add_argument("--auth", choices=("off", "jwt"), default="off")
     ap.add_argument("--resources", type=int, default=100)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="wrk when installed (scripts/install-bench-tools.sh), else the Python generator; "
+        "--auth jwt always uses the Python generator (fresh token per request)",
+    )
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+    if args.auth == "jwt":
+        use_wrk = False
 
     issuer_json, client = None, None
     if args.auth == "jwt":
@@ -333,12 +401,20 @@ def main(argv=None) -> int:
             kib = len(body) / 1024
             print(f"hook: POST {path}  prefetch resources: {count}  {kib:.1f} KiB  cards: {cards}")
             workers = os.environ.get("WEB_CONCURRENCY") or os.cpu_count() + 1
-            print(f"workers: {workers}  auth: {args.auth}  {args.duration:g} s per level\n")
+            generator = "wrk" if use_wrk else "python threads"
+            print(
+                f"workers: {workers}  auth: {args.auth}  generator: {generator}  "
+                f"{args.duration:g} s per level\n"
+            )
             run_level(port, "POST", path, body, 2, 1.0, token(path))  # warm-up
             results = []
             for c in levels:
-                hook = run_level(port, "POST", path, body, c, args.duration, token(path))
-                floor = run_level(port, "GET", "/healthz", None, c, args.duration)
+                if use_wrk:
+                    hook = run_level_wrk(port, path, body, c, args.duration, Path(tmpdir))
+                    floor = run_level_wrk(port, "/healthz", None, c, args.duration, Path(tmpdir))
+                else:
+                    hook = run_level(port, "POST", path, body, c, args.duration, token(path))
+                    floor = run_level(port, "GET", "/healthz", None, c, args.duration)
                 results.append({"hook": hook, "floor": floor, "ratio": hook["rps"] / floor["rps"]})
         finally:
             stop(proc)
