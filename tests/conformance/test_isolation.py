@@ -112,3 +112,61 @@ def test_an_evaluation_that_never_ends_is_stopped_and_becomes_an_error(suite_dir
     (result,) = run_file(ft, engine, NOW).results
     assert result.status == ERROR
     assert "EvaluationTimeout" in result.message
+
+
+def test_an_unsupported_operator_does_not_count_as_the_error_an_invalid_test_expects(suite_dir):
+    class Unsupported(FakeEngine):
+        def __init__(self, elm):
+            raise ValueError("unsupported ELM node type 'MinValue' at 3:1")
+
+    (suite_file,) = read_dir(suite_dir)
+    tests = [t for t in suite_file.tests if t.name == "ExpectedRuntimeError"]
+    lib = generate_library("MiniSuite_unsupported", tests)
+    engine = OurEngine(timeout=5)
+    engine.engine_class = Unsupported
+    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
+    (result,) = run_file(ft, engine, NOW).results
+    assert result.status == ERROR
+
+
+def test_an_engine_crash_does_not_count_as_the_error_an_invalid_test_expects(suite_dir):
+    class Crashing(FakeEngine):
+        def evaluate(self, lib, expressions, now, context):
+            try:
+                {}["missing"]
+            except KeyError as exc:
+                raise RuntimeError("Lib.t6_e: KeyError: 'missing'") from exc
+
+    (suite_file,) = read_dir(suite_dir)
+    tests = [t for t in suite_file.tests if t.name == "ExpectedRuntimeError"]
+    lib = generate_library("MiniSuite_crash", tests)
+    engine = OurEngine(timeout=5)
+    engine.engine_class = Crashing
+    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
+    (result,) = run_file(ft, engine, NOW).results
+    assert result.status == ERROR
+    assert "KeyError" in result.message
+
+
+def test_a_cql_error_raised_while_handling_a_python_error_is_a_deliberate_error():
+    from service.elm.conformance.runner import crashed
+    from service.elm.errors import CqlError, ElmRuntimeError
+
+    def wrapped(inner: Exception) -> Exception:
+        try:
+            raise inner
+        except Exception as exc:
+            try:
+                raise ElmRuntimeError(str(exc), library="L", definition="d") from exc
+            except ElmRuntimeError as outer:
+                return outer
+
+    try:
+        try:
+            {}["k"]
+        except KeyError:
+            raise CqlError("no such element") from None
+    except CqlError as deliberate:
+        assert not crashed(wrapped(deliberate))
+    assert crashed(wrapped(TypeError("unsupported operand")))
+    assert not crashed(wrapped(ValueError("year 10000 out of range")))
