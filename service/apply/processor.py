@@ -101,6 +101,10 @@ def _localise(resource: dict, local: set[str]) -> dict:
     return out
 
 
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _is_valid(resource: dict) -> bool:
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
@@ -159,6 +163,8 @@ class _Request:
         parameters: dict | None = None,
         now: Any = None,
     ) -> None:
+        if not subject:
+            raise ValueError("$apply needs a subject (e.g. 'Patient/123')")
         self.kb = kb
         self.subject = _reference(subject, "Patient") or ""
         self.encounter = _reference(encounter, "Encounter")
@@ -222,9 +228,14 @@ class _Request:
                         )
                     except ElmError as exc:
                         self.errors[(library, definition)] = str(exc)
+                    except Exception as exc:  # an engine bug must not crash the request
+                        self.errors[(library, definition)] = _describe(exc)
             except Exception as exc:  # an engine bug must not crash the request
                 for definition in todo:
-                    self.errors[(library, definition)] = f"{type(exc).__name__}: {exc}"
+                    self.errors[(library, definition)] = _describe(exc)
+            for definition in todo:
+                if definition not in got and (library, definition) not in self.errors:
+                    self.errors[(library, definition)] = "the engine returned no value"
 
     def value(self, expr: Expr) -> tuple[bool, Any]:
         """(ok, value) of a prepared expression; a failure is reported once as an issue."""

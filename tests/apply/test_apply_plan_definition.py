@@ -302,3 +302,18 @@ def test_the_nested_plan_applies_its_own_conditions(kb):
     ref = by_id(result.request_group["action"], "nested-plan")["resource"]["reference"]
     nested = next(r for r in result.resources if f"RequestGroup/{r['id']}" == ref)
     assert action_ids(nested["action"]) == ["nested-referral"]
+
+
+def test_an_engine_bug_becomes_an_issue_not_a_crash(kb, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("engine bug")
+
+    monkeypatch.setattr(kb.engine, "evaluate", broken)
+    result = apply(kb, severe_pain_patient("e1"), "e1", trigger="patient-view")
+    assert "action" not in valid(result.request_group)
+    assert any("ZeroDivisionError" in i["diagnostics"] for i in result.issues)
+
+
+def test_a_subject_is_required(kb):
+    with pytest.raises(ValueError, match="subject"):
+        apply_plan_definition(kb, kb.resolve(PD_URL), subject="", data=None)
