@@ -22,7 +22,39 @@ FHIR_NS = "http://hl7.org/fhir"
 
 #: Node types never folded even when their operands are constant (side effects, identity).
 _NO_FOLD = frozenset({"Message", "ExpressionRef", "FunctionRef", "ParameterRef", "Query"})
+#: Node types not worth (or not safe) memoising when they are invariant inside a query row or
+#: function body: cheap leaves, references that cache themselves, side effects.
+_NO_MEMO = frozenset(
+    {
+        "Literal",
+        "Null",
+        "ExpressionRef",
+        "ParameterRef",
+        "CodeSystemRef",
+        "ValueSetRef",
+        "CodeRef",
+        "ConceptRef",
+        "Message",
+        "As",
+        "Is",
+    }
+)
 _FOLD_CTX = FoldContext()
+_MISSING = object()
+
+
+def _memoised(ev: Evaluator) -> Evaluator:
+    """Evaluate `ev` once per evaluation (it depends on data/time/parameters, not on scope)."""
+    key = object()
+
+    def memo(ctx: Any) -> Any:
+        cache = ctx.cache
+        v = cache.get(key, _MISSING)
+        if v is _MISSING:
+            v = cache[key] = ev(ctx)
+        return v
+
+    return memo
 
 
 def constant(value: Any) -> Evaluator:
@@ -106,7 +138,11 @@ class Compiler:
     def __init__(self, library: Any, engine: Any = None) -> None:
         self.library = library
         self.engine = engine
+        # per node being compiled: [all operands constant, no operand depends on the scope]
         self._frames: list[list[bool]] = []
+        #: > 0 while compiling code that runs once per query row or per function call, where
+        #: scope-invariant subtrees are memoised per evaluation
+        self.scope_depth = 0
         self.definition: str | None = None  # name of the definition being compiled
 
     # -- compiling -------------------------------------------------------------------------
@@ -122,7 +158,7 @@ class Compiler:
                 f" at {node.get('locator', '?')} in {self.library.name}"
                 + (f".{self.definition}" if self.definition else "")
             )
-        frame = [True]
+        frame = [True, True]
         self._frames.append(frame)
         try:
             ev = fn(node, self)
@@ -130,8 +166,15 @@ class Compiler:
             self._frames.pop()
         if not is_constant(ev) and frame[0] and node_type not in _NO_FOLD:
             ev = self._try_fold(ev)
-        if self._frames and not is_constant(ev):
-            self._frames[-1][0] = False
+        constant_ = is_constant(ev)
+        if self.scope_depth and frame[1] and not constant_ and node_type not in _NO_MEMO:
+            ev = _memoised(ev)
+        if self._frames:
+            parent = self._frames[-1]
+            if not constant_:
+                parent[0] = False
+            if not frame[1]:
+                parent[1] = False
         return ev
 
     def _try_fold(self, ev: Evaluator) -> Evaluator:
@@ -167,6 +210,21 @@ class Compiler:
         """Mark the node being compiled as dependent on evaluation state (no folding)."""
         if self._frames:
             self._frames[-1][0] = False
+
+    def uses_scope(self) -> None:
+        """Mark the node being compiled as reading the scope (aliases, lets, operands,
+        `$this`): neither folded nor memoised."""
+        if self._frames:
+            self._frames[-1][0] = False
+            self._frames[-1][1] = False
+
+    def compile_in_scope(self, node: dict) -> Evaluator:
+        """Compile code that runs once per query row / function call."""
+        self.scope_depth += 1
+        try:
+            return self.compile(node)
+        finally:
+            self.scope_depth -= 1
 
     def static_type(self, node: dict | None) -> str | None:
         """The node's result type; for references without one, the referenced definition's."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator, spec_name
@@ -97,7 +98,7 @@ def _fhir_local(type_name: str | None) -> str | None:
 
 def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
     """Converter from a FHIR primitive's JSON value to its System value."""
-    from service.elm.datatypes.temporal import Date, Time
+    from service.elm.datatypes.temporal import Time
 
     if fhir_type in FHIR_STRINGS:
         return lambda v: v if isinstance(v, str) or v is None else str(v)
@@ -116,7 +117,7 @@ def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
     if fhir_type in ("dateTime", "instant"):
         return parse_fhir_datetime
     if fhir_type == "date":
-        return lambda v: Date.parse(v) if isinstance(v, str) else v
+        return lambda v: _parse_date(v) if isinstance(v, str) else v
     if fhir_type == "time":
         return lambda v: Time.parse(v) if isinstance(v, str) else v
     return None
@@ -125,19 +126,37 @@ def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
 def evaluation_offset(ctx: Any) -> Any:
     """The evaluation's timezone offset in hours (Decimal): FHIR dateTimes with a time but
     no offset are taken in it, as the reference engine does."""
-    off = ctx.now.utcoffset()
+    return _offset_hours(ctx.now.utcoffset())
+
+
+@lru_cache(maxsize=64)
+def _offset_hours(off: Any) -> Any:
     return None if off is None else Decimal(int(off.total_seconds())) / 3600
+
+
+@lru_cache(maxsize=8192)
+def _parse_datetime(s: str, default_tz: Any) -> Any:
+    # DateTime values are immutable, so parses of the same string are shared (process-wide):
+    # a patient's dates are read by many definitions and by many requests.
+    from service.elm.datatypes.temporal import DateTime
+
+    return DateTime.parse(s, default_tz)
+
+
+@lru_cache(maxsize=8192)
+def _parse_date(s: str) -> Any:
+    from service.elm.datatypes.temporal import Date
+
+    return Date.parse(s)
 
 
 def parse_fhir_datetime(v: Any, ctx: Any = None) -> Any:
     """A FHIR dateTime/instant JSON string as a CQL DateTime (None when malformed)."""
-    from service.elm.datatypes.temporal import DateTime
-
     if not isinstance(v, str):
         return v
     if ctx is not None and "T" in v:
-        return DateTime.parse(v, evaluation_offset(ctx))
-    return DateTime.parse(v)
+        return _parse_datetime(v, evaluation_offset(ctx))
+    return _parse_datetime(v, None)
 
 
 def _choices(node: dict) -> list[str] | None:
@@ -322,7 +341,7 @@ def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | Non
     key = choice_key(operand["path"], local)
     if operand.get("scope") is not None:
         scope = operand["scope"]
-        c.not_constant()
+        c.uses_scope()
 
         def src(ctx: Any) -> Any:
             return ctx.vars.get(scope)

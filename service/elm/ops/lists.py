@@ -336,7 +336,7 @@ def compile_sort_clause(by: list[dict], c: Compiler, element_type: str | None = 
         t = item.get("type")
         conv = _sort_value_converter(result_type(item))
         if t == "ByExpression":
-            keys.append(("expr", c.compile(item["expression"]), conv, desc))
+            keys.append(("expr", c.compile_in_scope(item["expression"]), conv, desc))
         elif t == "ByColumn":
             path = item["path"]
             getter = (
@@ -374,7 +374,7 @@ def compile_sort_clause(by: list[dict], c: Compiler, element_type: str | None = 
 
 def _scoped(node: dict, c: Compiler, key: str) -> tuple[Evaluator, Evaluator, str]:
     src = c.compile(node["source"])
-    body = c.compile(node[key])
+    body = c.compile_in_scope(node[key])
     return src, body, node.get("scope") or "$this"
 
 
@@ -442,19 +442,19 @@ def compile_repeat(node: dict, c: Compiler) -> Evaluator:
 @operator("Current")
 def compile_current(node: dict, c: Compiler) -> Evaluator:
     scope = node.get("scope") or "$this"
-    c.not_constant()
+    c.uses_scope()
     return lambda ctx: ctx.vars.get(scope)
 
 
 @operator("Iteration")
 def compile_iteration(node: dict, c: Compiler) -> Evaluator:
-    c.not_constant()
+    c.uses_scope()
     return lambda ctx: ctx.vars.get("$index")
 
 
 @operator("Total")
 def compile_total(node: dict, c: Compiler) -> Evaluator:
-    c.not_constant()
+    c.uses_scope()
     return lambda ctx: ctx.vars.get("$total")
 
 

@@ -26,8 +26,8 @@ def _element_type(node: dict) -> str | None:
 
 def _relationship(rel: dict, c: Compiler) -> Any:
     alias = rel["alias"]
-    src = c.compile(rel["expression"])
-    such_that = c.compile(rel["suchThat"]) if rel.get("suchThat") is not None else None
+    src = c.compile_in_scope(rel["expression"])
+    such_that = c.compile_in_scope(rel["suchThat"]) if rel.get("suchThat") is not None else None
     negate = rel.get("type") == "Without"
 
     def test(ctx: Any) -> bool:
@@ -54,11 +54,14 @@ def _relationship(rel: dict, c: Compiler) -> Any:
 def compile_query(node: dict, c: Compiler) -> Evaluator:
     c.not_constant()
     sources = [(s["alias"], c.compile(s["expression"])) for s in node.get("source") or []]
-    lets = [(lc["identifier"], c.compile(lc["expression"])) for lc in node.get("let") or []]
+    # everything but the sources runs once per row: scope-invariant parts are memoised
+    lets = [
+        (lc["identifier"], c.compile_in_scope(lc["expression"])) for lc in node.get("let") or []
+    ]
     rels = [_relationship(r, c) for r in node.get("relationship") or []]
-    where = c.compile(node["where"]) if node.get("where") is not None else None
+    where = c.compile_in_scope(node["where"]) if node.get("where") is not None else None
     ret_node = node.get("return")
-    ret = c.compile(ret_node["expression"]) if ret_node else None
+    ret = c.compile_in_scope(ret_node["expression"]) if ret_node else None
     ret_distinct = bool(ret_node.get("distinct", True)) if ret_node else False
     agg_node = node.get("aggregate")
     sort_node = node.get("sort")
@@ -137,7 +140,7 @@ def compile_query(node: dict, c: Compiler) -> Evaluator:
 
 def _compile_aggregate(node: dict, agg: dict, sources: list, keep: Any, c: Compiler) -> Evaluator:
     name = agg["identifier"]
-    expr = c.compile(agg["expression"])
+    expr = c.compile_in_scope(agg["expression"])
     starting = c.compile(agg["starting"]) if agg.get("starting") is not None else None
     agg_distinct = bool(agg.get("distinct", False))
     aliases = [a for a, _ in sources]

@@ -42,7 +42,7 @@ def _scope_ref(name: str) -> Evaluator:
 
 @operator("OperandRef", "AliasRef", "QueryLetRef")
 def compile_scope_ref(node: dict, c: Compiler) -> Evaluator:
-    c.not_constant()
+    c.uses_scope()
     return _scope_ref(node["name"])
 
 
@@ -52,7 +52,7 @@ def compile_identifier_ref(node: dict, c: Compiler) -> Evaluator:
     from service.elm.ops.structured import get_property
 
     name = node["name"]
-    c.not_constant()
+    c.uses_scope()
 
     def ref(ctx: Any) -> Any:
         vars_ = ctx.vars

@@ -75,7 +75,7 @@ def compile_property(node: dict, c: Compiler) -> Evaluator:
     path: str = node["path"]
     scope = node.get("scope")
     if scope is not None:
-        c.not_constant()
+        c.uses_scope()
 
         def source(ctx: Any) -> Any:
             return ctx.vars.get(scope)

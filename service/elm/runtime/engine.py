@@ -96,7 +96,7 @@ class ElmEngine:
                 c.definition = f.name
                 if not f.external:
                     expr = f.node.get("expression")
-                    f.body = c.compile(expr) if expr is not None else (lambda ctx: None)
+                    f.body = c.compile_in_scope(expr) if expr is not None else (lambda ctx: None)
         c.definition = None
 
     # -- hooks for operators ---------------------------------------------------------------
