@@ -524,9 +524,13 @@ def except_(a: Interval | None, b: Interval | None) -> Interval | None:
     if cut_start is None or cut_end is None or (cut_start and cut_end):
         return None
     if cut_start:
-        return Interval(a.low, predecessor(s2[0]), a.low_closed, True, a.point_type)
+        if b.low is None:
+            return Interval(a.low, predecessor(s2[0]), a.low_closed, True, a.point_type)
+        return Interval(a.low, b.low, a.low_closed, not b.low_closed, a.point_type)
     if cut_end:
-        return Interval(successor(e2[0]), a.high, True, a.high_closed, a.point_type)
+        if b.high is None:
+            return Interval(successor(e2[0]), a.high, True, a.high_closed, a.point_type)
+        return Interval(b.high, a.high, not b.high_closed, a.high_closed, a.point_type)
     return None
 
 

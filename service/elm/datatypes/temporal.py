@@ -311,13 +311,18 @@ def _pad(x: Any, y: Any, unit: int) -> Any:
     return x._replace_parts(x.parts + y.parts[len(x.parts) :])
 
 
+def _add_months_py(d: _dt.datetime, n: int) -> _dt.datetime:
+    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
+    y = min(max(y, 1), 9999)
+    return d.replace(year=y, month=m + 1, day=min(d.day, _days_in_month(y, m + 1)))
+
+
 def _months_between(a: _dt.datetime, b: _dt.datetime) -> int:
+    """Largest n with a + n months <= b (month ends clamp: Jan 31 + 1 month = Feb 28/29)."""
     m = (b.year - a.year) * 12 + (b.month - a.month)
-    ra = (a.day, a.hour, a.minute, a.second, a.microsecond)
-    rb = (b.day, b.hour, b.minute, b.second, b.microsecond)
-    if m > 0 and rb < ra:
+    if m > 0 and _add_months_py(a, m) > b:
         m -= 1
-    elif m < 0 and rb > ra:
+    elif m < 0 and _add_months_py(a, m) < b:
         m += 1
     return m
 
@@ -695,6 +700,9 @@ class Date(_Temporal):
         return None
 
     def _shift(self, value: Decimal | int, unit: str) -> Date:
+        u = unit_index(unit)
+        if u is not None and HOUR <= u <= MILLISECOND:
+            raise TemporalError(f"a Date cannot be shifted by {unit!r} (days or coarser only)")
         f = _shift_fields(self._fields(), self.precision, value, unit)
         return Date._make(tuple(f[: len(self.parts)]))
 
@@ -777,7 +785,7 @@ class Time(_Temporal):
         if u is None:
             raise TemporalError(f"{unit!r} is not a time unit")
         if u < HOUR or u == WEEK:
-            return self
+            raise TemporalError(f"a Time cannot be shifted by {unit!r} (hours or finer only)")
         p = self.precision
         v = value if isinstance(value, int) else Decimal(value)
         n = _trunc(Decimal(v * _MS[u]) / _MS[p])

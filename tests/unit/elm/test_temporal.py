@@ -100,6 +100,12 @@ class TestArithmetic:
         assert Date(2014, 6).add(Q(1, "a")) == Date(2015, 6)
         assert DateTime(2016, 6, 10, 5).add(Q(19, "h")) == DateTime(2016, 6, 11, 0)
 
+    def test_units_must_fit_the_type(self):
+        with pytest.raises(TemporalError):
+            Time(10).add(Q(1, "day"))
+        with pytest.raises(TemporalError):
+            Date(2014, 1, 1).add(Q(1, "hour"))
+
     def test_time_wraps_around_midnight(self):
         assert Time(23, 0).add(Q(2, "hours")) == Time(1, 0)
         assert Time(15, 59, 59, 999).add(Q(1, "millisecond")) == Time(16, 0, 0, 0)
@@ -112,6 +118,9 @@ class TestArithmetic:
 class TestDurationsAndDifferences:
     def test_duration_counts_whole_periods(self):
         assert Date(2014, 1, 31).duration_between(Date(2014, 2, 1), MONTH) == 0
+        assert Date(2024, 1, 31).duration_between(Date(2024, 2, 29), MONTH) == 1
+        assert Date(2000, 2, 29).duration_between(Date(2001, 2, 28), YEAR) == 1
+        assert Date(2001, 2, 28).duration_between(Date(2000, 2, 29), YEAR) == 0
         assert DateTime(2005, 5).duration_between(DateTime(2010, 4), YEAR) == 4
         assert dt("2012-03-10T22:05:09").duration_between(dt("2012-03-24T07:19:33"), WEEK) == 1
 
