@@ -191,6 +191,7 @@ class _Preparer:
             path = dv.get("path")
             if not isinstance(path, str) or not path:
                 raise KnowledgeError(f"{where}: dynamicValue[{i}] has no path")
+            _check_path(kind, path, f"{where} dynamicValue {path}")
             e = self.expr(dv.get("expression") or {}, ad, f"{where} dynamicValue {path}")
             _add(cql, e)
             dynamic.append((path, e))
@@ -270,6 +271,19 @@ class _Preparer:
                 raise KnowledgeError(f"{where}: definitionCanonical points to a {rtype}")
             self.kb.prepared[key] = found
         return found
+
+
+def _check_path(kind: str, path: str, where: str) -> None:
+    """The first element of a dynamicValue path must exist on the proposed resource type."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    fields = get_fhir_model_class(kind).model_fields
+    names = set(fields) | {f.alias for f in fields.values() if f.alias}
+    head = path.split(".")
+    first = head[1] if head[0] == kind and len(head) > 1 else head[0]
+    first = first.split("[", 1)[0]
+    if first not in names:
+        raise KnowledgeError(f"{where}: {kind} has no element {first!r}")
 
 
 def _first_only(element: dict, where: str) -> bool:

@@ -150,3 +150,14 @@ def test_missing_elm_for_a_cql_library_is_refused(tree):
     (cql / "elm" / "DemoDilation.json").unlink()
     with pytest.raises(KnowledgeError, match="make elm"):
         KnowledgeBase.load(content_dir=content, cql_dir=cql)
+
+
+def test_a_dynamic_value_path_the_resource_type_lacks_stops_the_start_up(tree):
+    content, cql = tree
+
+    def typo(ad):
+        ad["dynamicValue"][0]["path"] = "quantityQuantty"
+
+    edit(content / "ActivityDefinition-demo-home-program.json", typo)
+    with pytest.raises(KnowledgeError, match="quantityQuantty"):
+        KnowledgeBase.load(content_dir=content, cql_dir=cql)
