@@ -14,7 +14,16 @@ SEARCH_PARAMS = (
     ("status", "token", "http://hl7.org/fhir/SearchParameter/conformance-status", "Status"),
 )
 OPERATIONS = {
-    "PlanDefinition": [("apply", "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply")],
+    "PlanDefinition": [
+        ("apply", "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply"),
+        (
+            "data-requirements",
+            "http://hl7.org/fhir/OperationDefinition/PlanDefinition-data-requirements",
+        ),
+    ],
+    "Library": [
+        ("data-requirements", "http://hl7.org/fhir/OperationDefinition/Library-data-requirements")
+    ],
     "ActivityDefinition": [
         ("apply", "http://hl7.org/fhir/OperationDefinition/ActivityDefinition-apply")
     ],

@@ -232,6 +232,47 @@ def activity_apply_type():
     return _apply_activity(_resolve_canonical("ActivityDefinition", req), req)
 
 
+# -- $data-requirements --------------------------------------------------------------------
+def _module_definition(artifact: dict, requirements: list[dict]) -> dict:
+    """A Library of type module-definition describing what an artifact reads (CPG style)."""
+    canonical = artifact.get("url", "")
+    if artifact.get("version"):
+        canonical += "|" + artifact["version"]
+    out: dict = {
+        "resourceType": "Library",
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/library-type",
+                    "code": "module-definition",
+                }
+            ]
+        },
+        "relatedArtifact": [{"type": "depends-on", "resource": canonical}]
+        + [
+            {"type": "depends-on", "resource": lib}
+            for lib in artifact.get("library") or []
+            if isinstance(lib, str)
+        ],
+    }
+    if requirements:
+        out["dataRequirement"] = requirements
+    return out
+
+
+@bp.get("/PlanDefinition/<rid>/$data-requirements")
+def plan_data_requirements(rid: str):
+    pd = _read("PlanDefinition", rid)
+    return fhir_response(_module_definition(pd, _kb().data_requirements(pd)))
+
+
+@bp.get("/Library/<rid>/$data-requirements")
+def library_data_requirements(rid: str):
+    lib = _read("Library", rid)
+    return fhir_response(_module_definition(lib, list(lib.get("dataRequirement") or [])))
+
+
 # -- ValueSet/$expand ---------------------------------------------------------------------
 def _expand_params() -> dict[str, str]:
     """Query parameters (GET) or a Parameters body (POST) → {name: string value}."""

@@ -76,7 +76,10 @@ def test_metadata_is_an_r4_capability_statement_listing_resources_and_operations
         "title",
         "status",
     }
-    assert [o["name"] for o in resources["PlanDefinition"]["operation"]] == ["apply"]
+    assert [o["name"] for o in resources["PlanDefinition"]["operation"]] == [
+        "apply",
+        "data-requirements",
+    ]
     assert [o["name"] for o in resources["ValueSet"]["operation"]] == ["expand"]
 
 
@@ -354,3 +357,21 @@ def test_apply_output_never_contains_the_request_data(client):
     plan = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body).get_json()
     types = {r["resourceType"] for r in plan["contained"]}
     assert types <= {"RequestGroup", "ServiceRequest", "DeviceRequest", "Task", "OperationOutcome"}
+
+
+# -- $data-requirements -----------------------------------------------------------------------
+def test_plan_definition_data_requirements_is_a_module_definition_library(client, kb):
+    lib = valid(client.get("/fhir/PlanDefinition/demo-dilation/$data-requirements").get_json())
+    assert lib["type"]["coding"][0]["code"] == "module-definition"
+    assert lib["dataRequirement"] == kb.data_requirements(
+        kb.resolve("PlanDefinition/demo-dilation")
+    )
+    assert {"type": "depends-on", "resource": f"{BASE}/PlanDefinition/demo-dilation|1.0.0"} in (
+        lib["relatedArtifact"]
+    )
+
+
+def test_library_data_requirements_lists_the_library_requirements(client):
+    lib = valid(client.get("/fhir/Library/DemoDilation/$data-requirements").get_json())
+    assert {r["type"] for r in lib["dataRequirement"]} == {"Condition", "Observation", "Patient"}
+    assert_outcome(client.get("/fhir/Library/nope/$data-requirements"), 404)
