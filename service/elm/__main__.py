@@ -18,6 +18,15 @@ def _to_json(value: Any) -> Any:
     return to_canonical(value)
 
 
+def _from_json(value: Any) -> Any:
+    """Parameter values: canonical JSON (`{"@type": "DateTime", ...}`) becomes CQL values."""
+    try:
+        from service.elm.canonical import from_canonical
+    except ImportError:  # pragma: no cover - canonical.py ships with the engine
+        return value
+    return from_canonical(value)
+
+
 def _evaluate(argv: list[str]) -> int:
     from service.elm import ElmEngine, ElmError, Terminology
 
@@ -26,7 +35,13 @@ def _evaluate(argv: list[str]) -> int:
     ap.add_argument("--library", required=True, help="library to evaluate")
     ap.add_argument("--expression", action="append", help="definition name (repeatable)")
     ap.add_argument("--data", type=Path, help="FHIR Bundle or JSON list of resources")
-    ap.add_argument("--param", action="append", default=[], help="NAME=JSON (repeatable)")
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        help='NAME=JSON (repeatable); canonical JSON such as {"@type": "DateTime", ...} for '
+        "temporal, Quantity and Interval values",
+    )
     ap.add_argument("--now", help="evaluation time, ISO 8601 with offset (default: now)")
     ap.add_argument("--terminology", type=Path, help="directory of ValueSet/CodeSystem JSON")
     args = ap.parse_args(argv)
@@ -39,7 +54,7 @@ def _evaluate(argv: list[str]) -> int:
             name, sep, raw = p.partition("=")
             if not sep:
                 ap.error(f"--param expects NAME=JSON, got {p!r}")
-            params[name] = json.loads(raw)
+            params[name] = _from_json(json.loads(raw))
         now = None
         if args.now:
             now = _dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))

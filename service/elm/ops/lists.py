@@ -35,8 +35,10 @@ def _hash_key(x: Any) -> Any:
 
 def same_element(a: Any, b: Any) -> bool:
     """Element identity for list operations: CQL equality, with null matching null."""
+    if a is b:
+        return True
     if a is None or b is None:
-        return a is None and b is None
+        return False
     return _equal(a, b) is True
 
 
