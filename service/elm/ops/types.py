@@ -504,7 +504,7 @@ def instance_factory(class_type: str | None, c: Compiler) -> Any:
     if name == "System.Concept":
         return lambda e: Concept(e.get("codes"), e.get("display"))
     if name == "System.Quantity":
-        return lambda e: Quantity(e.get("value"), e.get("unit"))
+        return lambda e: None if e.get("value") is None else Quantity(e["value"], e.get("unit"))
     if name == "System.Ratio":
         return lambda e: Ratio(e.get("numerator"), e.get("denominator"))
     if name.startswith("FHIR."):
