@@ -99,6 +99,10 @@ def compile_retrieve(node: dict, c: Compiler) -> Evaluator:
     codes_node = node.get("codes")
     code_path = node.get("codeProperty") or "code"
     date_filter = _compile_date_filter(node, c)
+    if node.get("context") is not None:
+        raise ElmLoadError(
+            f"Retrieve of {resource_type}: related-context retrieves are not supported"
+        )
     if node.get("codeFilter") or node.get("otherFilter") or node.get("include"):
         raise ElmLoadError(
             f"Retrieve of {resource_type}: codeFilter/otherFilter/include are not supported"
