@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from tests.scenarios.guideline import (
     ELM_DIR,
@@ -74,3 +75,10 @@ def test_record_ids_are_unique_within_each_scenario():
             (e["resource"]["resourceType"], e["resource"]["id"]) for e in s.patient_data()["entry"]
         ]
         assert len(keys) == len(set(keys)), s.slug
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
+def test_every_scenario_resource_is_valid_fhir(scenario):
+    for entry in scenario.patient_data()["entry"]:
+        resource = entry["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
