@@ -19,10 +19,11 @@ Rules (CQL 1.5, Comparison Operators):
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 _NUMBER = (int, Decimal)
+_CTX = Context(prec=80, rounding=ROUND_HALF_UP)
 _WS_TABLE = {ord(c): " " for c in "\t\n\r\f\v\u00a0\u2028\u2029"}
 
 
@@ -107,7 +108,7 @@ def decimal_equivalent(a: Decimal | int, b: Decimal | int) -> bool:
     da, db = Decimal(a), Decimal(b)
     places = min(_decimal_places(da), _decimal_places(db))
     q = Decimal(1).scaleb(-places)
-    return da.quantize(q, rounding=ROUND_HALF_UP) == db.quantize(q, rounding=ROUND_HALF_UP)
+    return da.quantize(q, context=_CTX) == db.quantize(q, context=_CTX)
 
 
 def equivalent(a: Any, b: Any) -> bool:
