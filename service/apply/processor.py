@@ -402,7 +402,7 @@ class _Request:
         for expr in action.evidence:
             ok, value = self.value(expr)
             if ok:
-                extensions.extend(evidence_extension(value))
+                extensions.extend(evidence_extension(value, self.kb.display_of))
         if extensions:
             out["extension"] = extensions
         out.update({k: v for k, v in action.copied.items() if k != "extension"})

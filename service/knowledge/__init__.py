@@ -55,6 +55,10 @@ class KnowledgeBase:
         self._requirements: dict[str, list[dict]] = {}
         #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id` (service.apply).
         self.prepared: dict[str, Any] = {}
+        self._displays: dict[tuple[str, str], str] = {}
+        for rtype in ("CodeSystem", "ValueSet"):
+            for res in index.all(rtype):
+                self._collect_displays(res)
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -119,6 +123,24 @@ class KnowledgeBase:
                 for ref in inc.get("valueSet") or []:
                     if self.resolve(ref) is None:
                         raise KnowledgeError(f"ValueSet/{vs.get('id')}: {ref} does not resolve")
+
+    def _collect_displays(self, resource: dict) -> None:
+        def walk(system: str | None, concepts: list[dict]) -> None:
+            for c in concepts or []:
+                if system and c.get("code") and c.get("display"):
+                    self._displays.setdefault((system, c["code"]), c["display"])
+                walk(c.get("system") or system, c.get("concept") or c.get("contains") or [])
+
+        if resource.get("resourceType") == "CodeSystem":
+            walk(resource.get("url"), resource.get("concept") or [])
+        else:
+            for inc in (resource.get("compose") or {}).get("include") or []:
+                walk(inc.get("system"), inc.get("concept") or [])
+            walk(None, (resource.get("expansion") or {}).get("contains") or [])
+
+    def display_of(self, system: str | None, code: str | None) -> str | None:
+        """The display our terminology gives a code (CodeSystems, ValueSet concepts)."""
+        return self._displays.get((system or "", code or ""))
 
     # -- queries ------------------------------------------------------------------------------
     @property
