@@ -7,6 +7,7 @@ offset of ``Now()``). Precision attributes are resolved once, at compile time.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -41,9 +42,54 @@ def _int_or_none(x: Any) -> int | None:
     return None if x is None else int(x)
 
 
+_LOCATOR = re.compile(r"^(\d+):(\d+)-(\d+):(\d+)$")
+
+
+def _span(node: dict) -> int | None:
+    m = _LOCATOR.match(node.get("locator") or "")
+    if not m or m.group(1) != m.group(3):
+        return None
+    return int(m.group(4)) - int(m.group(2)) + 1
+
+
+def _scaled(raw: str, digits: int) -> int | None:
+    if digits < 1 or not raw.isdigit() or len(raw) > digits:
+        return None
+    v = int(raw)
+    return v * 10 ** (3 - digits) if digits <= 3 else v // 10 ** (digits - 3)
+
+
+def literal_millisecond(node: dict, fixed: int) -> dict | None:
+    """The millisecond of a date/time *literal*, read as the fraction of a second it is.
+
+    The translator writes the digits after the decimal point as an integer (``@T10:00:00.5``,
+    ``.05`` and ``.005`` all become ``5``; ``.10000`` becomes ``10000``). A literal's component
+    literals carry no locator of their own, and the literal's span tells how many digits there
+    were: ``fixed`` characters precede the fraction (and a timezone may follow it).
+    """
+    ms = node.get("millisecond")
+    if not ms or ms.get("type") != "Literal" or "locator" in ms:
+        return ms
+    span = _span(node)
+    if span is None:
+        return ms
+    raw = str(ms.get("value"))
+    tz = node.get("timezoneOffset")
+    if tz is None:
+        candidates = {_scaled(raw, span - fixed)}
+    elif tz.get("type") == "Literal" and Decimal(str(tz.get("value"))) != 0:
+        candidates = {_scaled(raw, span - fixed - 6)}
+    else:  # offset 0 written as 'Z' or '+00:00'
+        candidates = {_scaled(raw, span - fixed - 1), _scaled(raw, span - fixed - 6)} - {None}
+    if len(candidates) != 1 or None in candidates:
+        return ms
+    return {**ms, "value": str(candidates.pop())}
+
+
 @operator("DateTime")
 def compile_datetime(node: dict, c: Compiler) -> Evaluator:
     names = ("year", "month", "day", "hour", "minute", "second", "millisecond")
+    node = {**node, "millisecond": literal_millisecond(node, len("@YYYY-MM-DDThh:mm:ss."))}
     evs = _component_evaluators(node, c, names)
     tz_node = node.get("timezoneOffset")
     tz_ev = c.compile(tz_node) if tz_node is not None else None
@@ -80,6 +126,7 @@ def compile_date(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Time")
 def compile_time(node: dict, c: Compiler) -> Evaluator:
+    node = {**node, "millisecond": literal_millisecond(node, len("@Thh:mm:ss."))}
     h, mi, s, ms = _component_evaluators(node, c, ("hour", "minute", "second", "millisecond"))
 
     def time_(ctx: Any) -> Time | None:

@@ -61,6 +61,9 @@ define "IncludesEmpty": { 1, 2, 3 } includes { }
 define "NullIncludedIn": null included in { 2 }
 define "NullListIncludes": null as List<Integer> includes { 2 }
 define "ContainsNull": { 'a', null } contains null
+define "Fractions": { @T10:00:00.5, @T10:00:00.05, @T23:59:59.10000 }
+define "DateTimeFraction": @2020-01-01T10:00:00.05Z
+define "SelectorMillisecond": Time(10, 0, 0, 5)
 """
 
 NOW = dt.datetime(2024, 5, 6, 7, 8, 9, 10_000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -158,3 +161,9 @@ def test_interval_operators(results: dict) -> None:
     ]
     assert results["Overlaps"] is True
     assert results["Width"] == Decimal("11.0")
+
+
+def test_literal_fractions_of_a_second_keep_their_place_value(results: dict) -> None:
+    assert results["Fractions"] == [Time(10, 0, 0, 500), Time(10, 0, 0, 50), Time(23, 59, 59, 100)]
+    assert results["DateTimeFraction"] == DateTime(2020, 1, 1, 10, 0, 0, 50, 0)
+    assert results["SelectorMillisecond"] == Time(10, 0, 0, 5)
