@@ -10,17 +10,25 @@ Safety rules (docs/security.md):
   leaves the origin it was issued for. Redirects are not followed.
 - Timeouts on connect and read, retries with backoff on idempotent reads (GET) for connection
   errors and 502/503/504, a page cap and a response size cap.
+- A time budget per hook call (`FhirSession.deadline`): a server that answers slowly, or trickles
+  its answer within every read timeout, costs the EHR one budget, not one timeout per query.
+  Missing prefetch keys are fetched concurrently (`FhirClient.pool`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -109,9 +117,17 @@ class FhirClient:
         read_timeout: float = 5.0,
         retries: int = 2,
         max_pages: int = 10,
+        total_timeout: float | None = None,
+        parallel: int = 8,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.max_pages = max_pages
+        # Default budget: one worst-case fetch (every attempt timing out) plus its backoff.
+        self.total_timeout = total_timeout or (connect_timeout + read_timeout) * (retries + 1) + 0.5
+        self.parallel = parallel
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy or netrc credentials from the environment
         retry = Retry(
@@ -132,6 +148,15 @@ class FhirClient:
     def bind(self, base_url: str, access_token: str | None) -> FhirSession:
         return FhirSession(self, base_url, access_token)
 
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """Threads for concurrent fetches, created lazily in each (forked) worker process."""
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="fhir-fetch")
+                self._pool_pid = os.getpid()
+            return self._pool
+
 
 class FhirSession:
     def __init__(self, client: FhirClient, base_url: str, access_token: str | None) -> None:
@@ -142,6 +167,10 @@ class FhirSession:
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
         self.requests_made = 0
+        self.deadline = time.monotonic() + client.total_timeout
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
 
     def url_for(self, relative: str) -> str:
         return urljoin(self.base + "/", relative.lstrip("/"))
@@ -156,12 +185,15 @@ class FhirSession:
     def get_json(self, url: str) -> dict:
         if not self._same_base(url):
             raise FhirAccessDenied("refusing to send the token to another origin")
+        if self.remaining() <= 0:
+            raise FhirFetchError("time budget for FHIR requests exhausted")
         self.requests_made += 1
+        connect, read = self.client.timeout
         try:
             resp = self.client.session.get(
                 url,
                 headers=self._headers,
-                timeout=self.client.timeout,
+                timeout=(min(connect, self.remaining()), min(read, self.remaining())),
                 allow_redirects=False,
                 stream=True,
             )
@@ -171,12 +203,17 @@ class FhirSession:
             if resp.status_code != 200:
                 raise FhirFetchError(f"FHIR server answered {resp.status_code}")
             chunks, size = [], 0
-            for chunk in resp.iter_content(65536):
+            while True:
+                chunk = resp.raw.read1(65536, decode_content=True)  # what has arrived, no waiting
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise FhirFetchError("FHIR response too large")
+                if self.remaining() <= 0:
+                    raise FhirFetchError("time budget for FHIR requests exhausted")
                 chunks.append(chunk)
-        except requests.RequestException as e:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             raise FhirFetchError(f"read failed: {type(e).__name__}") from None
         finally:
             resp.close()

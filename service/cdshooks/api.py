@@ -57,6 +57,17 @@ class LazyFhir:
             self._session = self.runtime.fhir_client.bind(base, self.token)
         return self._session
 
+    def prepare(self) -> None:
+        """Check the outbound policy (raises FhirAccessDenied) before any fetch is started."""
+        self.session()
+
+    @property
+    def pool(self):
+        return self.runtime.fhir_client.pool
+
+    def remaining(self) -> float:
+        return self.session().remaining()
+
     def fetch(self, query: str) -> list[dict]:
         self.runtime.metrics.inc("cds_prefetch_fetches_total")
         return self.session().fetch(query)

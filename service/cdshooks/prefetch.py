@@ -13,15 +13,12 @@ Data that is needed and cannot be obtained raises `DataUnavailable` (→ 412).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
+from functools import partial
 
-from service.fhirclient import (
-    FhirAccessDenied,
-    FhirFetchError,
-    FhirSession,
-    bundle_resources,
-    next_link,
-)
+from service.fhirclient import FhirAccessDenied, FhirFetchError, bundle_resources, next_link
 
 TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 USER_TOKENS = {
@@ -73,17 +70,47 @@ def resolve(
     templates: dict[str, str],
     prefetch: dict | None,
     context: dict,
-    fhir: FhirSession | None,
+    fhir=None,
     no_fhir_reason: str = "no fhirServer in the request",
 ) -> PatientData:
+    """The patient's data for these templates; `fhir` (a FhirSession-like object or None)
+    supplies what the prefetch lacks. Missing keys are fetched concurrently within the session's
+    time budget; the first key that cannot be obtained ends the attempt (412, fail fast)."""
     prefetch = prefetch or {}
     data = PatientData()
+    found: dict[str, list[dict]] = {}
+    tasks: dict[str, Callable[[], list[dict]]] = {}
+    for key, template in templates.items():
+        query = fill_template(template, context)
+        if query is None:
+            data.empty.append(key)
+            continue
+        value = prefetch.get(key, _ABSENT)
+        if value is None:
+            data.empty.append(key)
+            continue
+        if _complete(value):
+            found[key] = [value] if value["resourceType"] != "Bundle" else bundle_resources(value)
+            continue
+        if fhir is None:
+            continue
+        if _paged(value):
+            tasks[key] = partial(_follow, fhir, value, query)
+        else:
+            tasks[key] = partial(fhir.fetch, query)
+            data.fetched.append(key)
+    missing = [k for k in templates if k not in found and k not in data.empty and k not in tasks]
+    if missing:
+        raise DataUnavailable(missing, no_fhir_reason)
+    if tasks:
+        try:
+            fhir.prepare()
+        except FhirAccessDenied as e:
+            raise DataUnavailable(list(tasks), str(e)) from None
+        found.update(_run(tasks, fhir))
     seen: set[tuple[str, str]] = set()
-    unavailable: list[str] = []
-    reasons: list[str] = []
-
-    def add(resources: list[dict]) -> None:
-        for r in resources:
+    for key in templates:  # template order: deterministic input to the logic
+        for r in found.get(key, ()):
             rid = r.get("id")
             if rid is not None:
                 k = (r.get("resourceType"), rid)
@@ -91,50 +118,60 @@ def resolve(
                     continue
                 seen.add(k)
             data.resources.append(r)
-
-    for key, template in templates.items():
-        query = fill_template(template, context)
-        if query is None:
-            data.empty.append(key)
-            continue
-        if key in prefetch:
-            value = prefetch[key]
-            if value is None:
-                data.empty.append(key)
-                continue
-            got = _from_prefetch(value, fhir)
-            if got is not None:
-                add(got)
-                continue
-        if fhir is None:
-            unavailable.append(key)
-            reasons.append(no_fhir_reason)
-            continue
-        try:
-            add(fhir.fetch(query))
-            data.fetched.append(key)
-        except (FhirFetchError, FhirAccessDenied) as e:
-            unavailable.append(key)
-            reasons.append(str(e))
-    if unavailable:
-        raise DataUnavailable(unavailable, "; ".join(sorted(set(reasons))))
     return data
 
 
-def _from_prefetch(value, fhir: FhirSession | None) -> list[dict] | None:
-    """Resources of a prefetch value, or None when it must be fetched again."""
+_ABSENT = object()
+
+
+def _complete(value) -> bool:
+    """A usable prefetch value: a resource, or a searchset Bundle without further pages."""
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        return None
-    rtype = value["resourceType"]
-    if rtype == "OperationOutcome":
-        return None
-    if rtype != "Bundle":
-        return [value]
-    if not next_link(value):
-        return bundle_resources(value)
-    if fhir is None:
-        return None
+        return False
+    if value["resourceType"] == "OperationOutcome":
+        return False
+    return value["resourceType"] != "Bundle" or not next_link(value)
+
+
+def _paged(value) -> bool:
+    return (
+        isinstance(value, dict) and value.get("resourceType") == "Bundle" and bool(next_link(value))
+    )
+
+
+def _follow(fhir, bundle: dict, query: str) -> list[dict]:
+    """Follow a prefetched Bundle's pages on the FHIR server, else run the query again."""
     try:
-        return fhir.resources_of(value)
+        return fhir.resources_of(bundle)
     except (FhirFetchError, FhirAccessDenied):
-        return None
+        return fhir.fetch(query)
+
+
+def _run(tasks: dict[str, Callable[[], list[dict]]], fhir) -> dict[str, list[dict]]:
+    if len(tasks) == 1:
+        ((key, task),) = tasks.items()
+        try:
+            return {key: task()}
+        except (FhirFetchError, FhirAccessDenied) as e:
+            raise DataUnavailable([key], str(e)) from None
+    futures = {fhir.pool.submit(task): key for key, task in tasks.items()}
+    results: dict[str, list[dict]] = {}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(
+                pending, timeout=max(0.0, fhir.remaining()), return_when=FIRST_EXCEPTION
+            )
+            if not done:
+                raise DataUnavailable(
+                    sorted(futures[f] for f in pending), "time budget for FHIR requests exhausted"
+                )
+            for f in done:
+                try:
+                    results[futures[f]] = f.result()
+                except (FhirFetchError, FhirAccessDenied) as e:
+                    raise DataUnavailable([futures[f]], str(e)) from None
+    finally:
+        for f in pending:
+            f.cancel()
+    return results
