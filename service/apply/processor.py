@@ -197,6 +197,29 @@ class _Request:
             return {f"{base}.{k}" if "." not in k else k: v for k, v in self.parameters.items()}
         return self.parameters
 
+    def check_parameters(self, libraries: list[str]) -> None:
+        """Warn about CQL parameters that no library of the request declares (a typo would
+        otherwise be silently ignored)."""
+        if not self.parameters:
+            return
+        declared: set[str] = set()
+        for name in libraries:
+            base = (
+                name.removesuffix(SUFFIX)
+                if name.removesuffix(SUFFIX) in self.kb.libraries
+                else name
+            )
+            for lib in (name, base):
+                try:
+                    declared.update(self.kb.engine.library(lib).parameters)
+                except Exception:
+                    continue
+        for key in self.parameters:
+            if "." not in key and key not in declared:
+                self.issues.append(
+                    issue("warning", "not-found", f"CQL parameter {key!r} is not declared; ignored")
+                )
+
     def evaluate(self, needs: dict[str, tuple[str, ...]]) -> None:
         """One engine call per library; on failure, isolate the failing definitions."""
         from service.elm import ElmError
@@ -450,6 +473,7 @@ def apply_plan_definition(
         parameters=parameters, now=now,
     )  # fmt: skip
     prep = prepared_plan(kb, plan_definition)
+    req.check_parameters(list(prep.cql_needs(trigger)) or list(prep.cql_needs(None)))
     rg = req.plan(prep, trigger, trigger or "")
     return ApplyResult(rg, req.resources, req.issues, req.evaluated())
 

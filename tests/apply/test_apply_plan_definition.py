@@ -317,3 +317,13 @@ def test_an_engine_bug_becomes_an_issue_not_a_crash(kb, monkeypatch):
 def test_a_subject_is_required(kb):
     with pytest.raises(ValueError, match="subject"):
         apply_plan_definition(kb, kb.resolve(PD_URL), subject="", data=None)
+
+
+def test_an_undeclared_cql_parameter_is_reported_not_silently_ignored(kb):
+    result = apply(
+        kb, severe_pain_patient("u1"), "u1", trigger="patient-view", parameters={"Pain Treshold": 9}
+    )
+    assert [i["diagnostics"] for i in result.issues] == [
+        "CQL parameter 'Pain Treshold' is not declared; ignored"
+    ]
+    assert "professional" in action_ids(result.request_group["action"])
