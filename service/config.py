@@ -99,6 +99,9 @@ class Settings:
     fhir_read_timeout: float = 5.0
     fhir_retries: int = 2
     fhir_max_pages: int = 10
+    # Budget for all FHIR requests of one hook call; None: one worst-case fetch
+    # ((connect + read timeout) * (retries + 1) + 0.5 s).
+    fhir_total_timeout: float | None = None
     # HTTP surface.
     cors_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 5 * 1024 * 1024
@@ -134,6 +137,9 @@ class Settings:
             fhir_read_timeout=float(env.get("CDS_FHIR_READ_TIMEOUT", 5.0)),
             fhir_retries=int(env.get("CDS_FHIR_RETRIES", 2)),
             fhir_max_pages=int(env.get("CDS_FHIR_MAX_PAGES", 10)),
+            fhir_total_timeout=float(env["CDS_FHIR_TOTAL_TIMEOUT"])
+            if env.get("CDS_FHIR_TOTAL_TIMEOUT")
+            else None,
             cors_origins=_list(env.get("CDS_CORS_ORIGINS", "*")) or ("*",),
             max_request_bytes=int(env.get("CDS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)),
             smart_app_url=env.get("CDS_SMART_APP_URL") or None,

@@ -107,6 +107,7 @@ class CdsRuntime:
             read_timeout=settings.fhir_read_timeout,
             retries=settings.fhir_retries,
             max_pages=settings.fhir_max_pages,
+            total_timeout=settings.fhir_total_timeout,
         )
 
     def invoked_url(self) -> str:
