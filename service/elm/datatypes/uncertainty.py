@@ -97,6 +97,15 @@ class Uncertainty:
         products = (self.low * lo, self.low * hi, self.high * lo, self.high * hi)
         return Uncertainty.of(min(products), max(products))
 
+    def truncated_divide(self, other: Any) -> int | Uncertainty | None:
+        """``self div other`` for a non-zero integer divisor (an uncertain divisor is an error
+        in CQL; it gives null here)."""
+        lo, hi = _bounds(other)
+        if lo is None or hi is None or lo != hi or lo == 0:
+            return None
+        qs = (_tdiv(self.low, lo), _tdiv(self.high, lo))
+        return Uncertainty.of(min(qs), max(qs))
+
     def negate(self) -> Uncertainty:
         return Uncertainty(-self.high, -self.low)
 
@@ -121,6 +130,11 @@ class Uncertainty:
     __rsub__ = rsubtract
     __mul__ = __rmul__ = multiply
     __neg__ = negate
+
+
+def _tdiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
 
 
 def _bounds(x: Any) -> tuple[Any, Any]:
