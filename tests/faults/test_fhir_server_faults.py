@@ -15,6 +15,7 @@ import uuid
 import pytest
 import requests
 
+from service.preview.records import prefetch_for
 from tests.faults.conftest import BUDGET_SECONDS, SERVICE, SETTINGS
 from tests.support.live import LiveServer
 
@@ -130,19 +131,7 @@ def _complete_prefetch(app, scenario) -> dict:
         for s in app.extensions["cds"].discovery["services"]
         if s["id"] == SERVICE and s["hook"] == scenario.hook
     )
-    resources = [e["resource"] for e in scenario.bundle["entry"]]
-    prefetch = {}
-    for key, template in descriptor["prefetch"].items():
-        rtype = template.split("?")[0].split("/")[0]
-        if "?" not in template:
-            prefetch[key] = next(r for r in resources if r["resourceType"] == rtype)
-        else:
-            prefetch[key] = {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": r} for r in resources if r["resourceType"] == rtype],
-            }
-    return prefetch
+    return prefetch_for(descriptor, [e["resource"] for e in scenario.bundle["entry"]])
 
 
 CLIENT_FAILED = {

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.elm import ElmEngine, ElmRuntimeError, Terminology
+from service.preview.records import prefetch_for
 from tests.fuzz.conftest import GENERATED
 from tests.fuzz.strategies import records, resources
 from tests.support.cds_spec import assert_cds_rules
@@ -72,22 +73,6 @@ def test_the_engine_evaluates_any_record_or_raises_its_documented_error(engine, 
     assert outcomes["evaluated"] > 0, outcomes
 
 
-def _prefetch(descriptor: dict, record: list[dict]) -> dict:
-    """Every declared prefetch key answered from the record (reads: the Patient)."""
-    out = {}
-    for key, template in descriptor.get("prefetch", {}).items():
-        rtype = template.split("?")[0].split("/")[0]
-        if "?" not in template:
-            out[key] = next((r for r in record if r["resourceType"] == rtype), None)
-        else:
-            out[key] = {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": r} for r in record if r["resourceType"] == rtype],
-            }
-    return out
-
-
 @pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign"])
 def test_the_hook_endpoint_answers_any_record_without_a_server_error(
     fuzz_app, outbound_connections, hook
@@ -121,7 +106,7 @@ def test_the_hook_endpoint_answers_any_record_without_a_server_error(
             "hook": hook,
             "hookInstance": str(uuid.uuid4()),
             "context": context,
-            "prefetch": _prefetch(descriptor, record),
+            "prefetch": prefetch_for(descriptor, record),
         }
         resp = client.post(f"/cds-services/{descriptor['id']}", json=body)
         statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
