@@ -106,6 +106,13 @@ class Uncertainty:
         qs = (_tdiv(self.low, lo), _tdiv(self.high, lo))
         return Uncertainty.of(min(qs), max(qs))
 
+    def abs(self) -> int | Uncertainty:
+        if self.low >= 0:
+            return self
+        if self.high <= 0:
+            return Uncertainty.of(-self.high, -self.low)
+        return Uncertainty.of(0, max(-self.low, self.high))
+
     def negate(self) -> Uncertainty:
         return Uncertainty(-self.high, -self.low)
 

@@ -176,4 +176,5 @@ class TestUncertainty:
         assert Uncertainty(17, 44).subtract(Uncertainty(4, 16)) == Uncertainty(1, 40)
         assert Uncertainty(2, 3).multiply(-1) == Uncertainty(-3, -2)
         assert Uncertainty(77, 78).truncated_divide(7) == 11
+        assert Uncertainty(-3, 2).abs() == Uncertainty(0, 3)
         assert Uncertainty(70, 78).truncated_divide(7) == Uncertainty(10, 11)
