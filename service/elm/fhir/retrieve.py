@@ -169,32 +169,32 @@ def compile_retrieve(node: dict, c: Compiler) -> Evaluator:
 
 
 def _compile_date_filter(node: dict, c: Compiler) -> Any:
+    """`dateProperty` + `dateRange`: keep resources whose date (a dateTime, or a Period taken
+    as an interval) lies within the range, as the reference engine does."""
     date_path = node.get("dateProperty")
     date_range = node.get("dateRange")
     if node.get("dateFilter"):
         raise ElmLoadError("Retrieve dateFilter elements are not supported")
     if date_path is None or date_range is None:
         return None
-    from service.elm import semantics
+    from service.elm.datatypes import interval as iv
     from service.elm.fhir.elements import parse_fhir_datetime
 
     rng = c.compile(date_range)
 
-    def point_of(v: Any, ctx: Any) -> tuple[Any, Any]:
-        def to_dt(x: Any) -> Any:
-            return parse_fhir_datetime(x, ctx)
-
+    def date_value(r: dict, ctx: Any) -> Any:
+        v = r.get(date_path)
+        if v is None:
+            v = choice_lookup(r, date_path)
         if isinstance(v, FhirChoice):
             v = v.value
         if isinstance(v, str):
-            d = to_dt(v)  # type: ignore[misc]
-            return d, d
-        if isinstance(v, dict):
-            return (
-                to_dt(v["start"]) if v.get("start") else None,  # type: ignore[misc]
-                to_dt(v["end"]) if v.get("end") else None,
-            )  # type: ignore[misc]
-        return None, None
+            return parse_fhir_datetime(v, ctx)
+        if isinstance(v, dict) and ("start" in v or "end" in v):
+            start = parse_fhir_datetime(v["start"], ctx) if v.get("start") else None
+            end = parse_fhir_datetime(v["end"], ctx) if v.get("end") else None
+            return iv.Interval(start, end, True, True)
+        return None
 
     def date_filter(ctx: Any, items: list[dict]) -> list[dict]:
         interval = rng(ctx)
@@ -202,27 +202,15 @@ def _compile_date_filter(node: dict, c: Compiler) -> Any:
             return items
         out = []
         for r in items:
-            v = r.get(date_path)
-            if v is None:
-                v = choice_lookup(r, date_path)
-            lo, hi = point_of(v, ctx)
-            if lo is None and hi is None:
+            value = date_value(r, ctx)
+            if value is None:
                 continue
-            a = (
-                semantics.compare(hi, interval.low)
-                if hi is not None and interval.low is not None
-                else 1
-            )
-            b = (
-                semantics.compare(lo, interval.high)
-                if lo is not None and interval.high is not None
-                else -1
-            )
-            if a is not None and a >= 0 and b is not None and b <= 0:
+            if isinstance(value, iv.Interval):
+                keep = iv.includes(interval, value)
+            else:
+                keep = iv.contains(interval, value)
+            if keep is True:
                 out.append(r)
         return out
 
     return date_filter
-
-
-_ = _EMPTY

@@ -224,3 +224,64 @@ def test_cli_evaluates_a_library_and_prints_json(elm, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"Age": 44, "Final": ["o1"]}
+
+
+def _int(v: int) -> dict:
+    return {"type": "Literal", "valueType": "{urn:hl7-org:elm-types:r1}Integer", "value": str(v)}
+
+
+def _date_time(y: int, m: int, d: int) -> dict:
+    return {"type": "DateTime", "year": _int(y), "month": _int(m), "day": _int(d)}
+
+
+def test_retrieve_date_range_keeps_points_and_periods_inside_the_range() -> None:
+    retrieve = {
+        "type": "Retrieve",
+        "dataType": "{http://hl7.org/fhir}Procedure",
+        "dateProperty": "performed",
+        "dateRange": {
+            "type": "Interval",
+            "lowClosed": True,
+            "highClosed": True,
+            "low": _date_time(2024, 1, 1),
+            "high": _date_time(2024, 12, 31),
+        },
+    }
+    elm = {
+        "library": {
+            "identifier": {"id": "DateRange"},
+            "statements": {
+                "def": [
+                    {
+                        "name": "InRange",
+                        "context": "Patient",
+                        "expression": {
+                            "type": "Query",
+                            "source": [{"alias": "P", "expression": retrieve}],
+                            "return": {
+                                "distinct": False,
+                                "expression": {"type": "Property", "path": "id", "scope": "P"},
+                            },
+                        },
+                    }
+                ]
+            },
+        }
+    }
+    procedures = [
+        {"resourceType": "Procedure", "id": "in-point", "performedDateTime": "2024-03-01"},
+        {"resourceType": "Procedure", "id": "out-point", "performedDateTime": "2023-03-01"},
+        {
+            "resourceType": "Procedure",
+            "id": "in-period",
+            "performedPeriod": {"start": "2024-02-01T10:00:00Z", "end": "2024-02-01T11:00:00Z"},
+        },
+        {
+            "resourceType": "Procedure",
+            "id": "straddling",
+            "performedPeriod": {"start": "2023-12-31T10:00:00Z", "end": "2024-01-02T11:00:00Z"},
+        },
+        {"resourceType": "Procedure", "id": "undated"},
+    ]
+    got = ElmEngine.from_libraries([elm]).evaluate("DateRange", data=procedures, now=NOW)
+    assert got == {"InRange": ["in-point", "in-period"]}
