@@ -22,6 +22,17 @@ def _user_reference(value: str) -> None:
         raise ValidationError(f"must be a reference to one of {', '.join(USER_TYPES)} (Type/id)")
 
 
+class JsonObject(fields.Raw):
+    """A JSON object passed through as is (no per-key copy: prefetch can be large)."""
+
+    default_error_messages = {"invalid": "Not a valid mapping type."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return value
+
+
 def _bundle(value: dict) -> None:
     if value.get("resourceType") != "Bundle":
         raise ValidationError("must be a FHIR Bundle")
@@ -60,7 +71,7 @@ class PatientViewContextSchema(BaseContextSchema):
 
 
 class OrderSignContextSchema(BaseContextSchema):
-    draftOrders = fields.Dict(required=True, validate=_bundle)
+    draftOrders = JsonObject(required=True, validate=_bundle)
 
 
 class OrderSelectContextSchema(OrderSignContextSchema):
@@ -97,8 +108,8 @@ class HookRequestSchema(Schema):
     hookInstance = fields.UUID(required=True)
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
-    context = fields.Dict(required=True)
-    prefetch = fields.Dict(keys=fields.String(), allow_none=True)
+    context = JsonObject(required=True)
+    prefetch = JsonObject(allow_none=True)
 
     @validates_schema
     def _server_with_authorization(self, data: dict, **_) -> None:

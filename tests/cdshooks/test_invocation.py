@@ -348,3 +348,12 @@ def test_a_prefetched_patient_other_than_the_context_patient_is_400(client, auth
     body = patient_view(full_prefetch(pain(8)))
     body["prefetch"]["patient"] = {"resourceType": "Patient", "id": "someone-else"}
     assert_400(call(client, auth, body), "context.patientId")
+
+
+def test_context_and_prefetch_must_be_json_objects(client, auth):
+    body = patient_view(full_prefetch())
+    body["prefetch"] = ["not", "an", "object"]
+    assert_400(call(client, auth, body), "prefetch")
+    body = patient_view(full_prefetch())
+    body["context"] = "patient p1"
+    assert_400(call(client, auth, body), "context")
