@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator as operator_module
+from decimal import Decimal
 from typing import Any
 
 from service.elm import semantics
@@ -39,7 +41,13 @@ def compile_equivalent(node: dict, c: Compiler) -> Evaluator:
     return lambda ctx: equivalent(a(ctx), b(ctx))
 
 
-def _ordering(test: Any) -> Any:
+_NATIVE = (int, str, Decimal)
+
+
+def _ordering(test: Any, native: Any) -> Any:
+    """`test` maps a CQL comparison result (-1/0/1) to the answer; `native` is the Python
+    operator used directly when both operands are Integers, Strings or Decimals."""
+
     def compile_fn(node: dict, c: Compiler) -> Evaluator:
         a, b = c.compile_operands(node)
         compare = semantics.compare
@@ -51,6 +59,14 @@ def _ordering(test: Any) -> Any:
             y = b(ctx)
             if y is None:
                 return None
+            tx = type(x)
+            if tx is type(y):
+                if tx in _NATIVE:
+                    return native(x, y)
+                method = getattr(tx, "cql_compare", None)
+                if method is not None:
+                    r = method(x, y)
+                    return None if r is None else test(r)
             r = compare(x, y)
             return None if r is None else test(r)
 
@@ -59,7 +75,7 @@ def _ordering(test: Any) -> Any:
     return compile_fn
 
 
-operator("Less")(_ordering(lambda r: r < 0))
-operator("LessOrEqual")(_ordering(lambda r: r <= 0))
-operator("Greater")(_ordering(lambda r: r > 0))
-operator("GreaterOrEqual")(_ordering(lambda r: r >= 0))
+operator("Less")(_ordering(lambda r: r < 0, operator_module.lt))
+operator("LessOrEqual")(_ordering(lambda r: r <= 0, operator_module.le))
+operator("Greater")(_ordering(lambda r: r > 0, operator_module.gt))
+operator("GreaterOrEqual")(_ordering(lambda r: r >= 0, operator_module.ge))
