@@ -31,10 +31,15 @@ def oracle(oracle_node) -> Oracle:
 
 
 def translate_dir(node: NodeHelper, sources: list[Path], out: Path) -> Path:
-    """Translate CQL files (includes resolved from cql/) into `out`, with FHIRHelpers' ELM."""
+    """Translate CQL files into `out`, with FHIRHelpers' ELM; includes are resolved among the
+    sources and cql/FHIRHelpers.cql."""
     units = [{"key": p.name, "cql": p.read_text()} for p in sources]
     out.mkdir(parents=True, exist_ok=True)
-    for item in node.request("translate", units=units, libDir=str(CQL_DIR)):
+    lib_dir = out / "cql-sources"
+    lib_dir.mkdir(exist_ok=True)
+    for p in [CQL_DIR / "FHIRHelpers.cql", *sources]:
+        shutil.copy(p, lib_dir / p.name)
+    for item in node.request("translate", units=units, libDir=str(lib_dir)):
         if item["elm"] is None:
             raise AssertionError(f"{item['key']} does not translate: {item['errors']}")
         name = item["elm"]["library"]["identifier"]["id"]
