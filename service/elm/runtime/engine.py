@@ -10,7 +10,7 @@ from typing import Any
 
 from service.elm.compiler import Compiler
 from service.elm.datatypes.tuples import Tuple
-from service.elm.errors import ElmLoadError, ElmRuntimeError
+from service.elm.errors import ElmLoadError, ElmRuntimeError, TerminologyError
 from service.elm.fhir.data import PatientData
 from service.elm.fhir.elements import FhirChoice
 from service.elm.runtime.context import Context
@@ -26,7 +26,13 @@ class ElmEngine:
     includes raise `ElmLoadError` here); `evaluate` only runs closures.
     """
 
-    def __init__(self, libraries: Iterable[dict], terminology: Any = None) -> None:
+    def __init__(
+        self,
+        libraries: Iterable[dict],
+        terminology: Any = None,
+        *,
+        strict_terminology: bool = False,
+    ) -> None:
         import service.elm.ops  # noqa: F401  (registers every operator)
 
         self.terminology = terminology
@@ -44,10 +50,17 @@ class ElmEngine:
             self._link(lib)
         for lib in self._libraries.values():
             self._compile(lib)
+        if strict_terminology and self.missing_terminology:
+            raise TerminologyError(
+                "value sets/code systems used by the CQL are not in the terminology: "
+                + "; ".join(self.missing_terminology)
+            )
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_directory(cls, directory: Path | str, terminology: Any = None) -> ElmEngine:
+    def from_directory(
+        cls, directory: Path | str, terminology: Any = None, *, strict_terminology: bool = False
+    ) -> ElmEngine:
         """Load every `*.json` ELM library in `directory` (not recursive)."""
         paths = sorted(Path(directory).glob("*.json"))
         if not paths:
@@ -58,12 +71,15 @@ class ElmEngine:
                 elms.append(json.loads(p.read_text(encoding="utf-8")))
             except (OSError, ValueError) as exc:
                 raise ElmLoadError(f"{p}: cannot read ELM JSON: {exc}") from exc
-        return cls(elms, terminology=terminology)
+        return cls(elms, terminology=terminology, strict_terminology=strict_terminology)
 
     @classmethod
-    def from_libraries(cls, libraries: Iterable[dict], terminology: Any = None) -> ElmEngine:
-        """Load ELM JSON dicts (e.g. straight from the translator)."""
-        return cls(list(libraries), terminology=terminology)
+    def from_libraries(
+        cls, libraries: Iterable[dict], terminology: Any = None, *, strict_terminology: bool = False
+    ) -> ElmEngine:
+        """Load ELM JSON dicts (e.g. straight from the translator). With `strict_terminology`,
+        a value set or code system the ELM uses but the terminology lacks is a load error."""
+        return cls(list(libraries), terminology=terminology, strict_terminology=strict_terminology)
 
     def _link(self, lib: LibraryRuntime) -> None:
         for inc in lib.include_defs:

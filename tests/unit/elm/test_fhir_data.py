@@ -174,6 +174,18 @@ def test_value_sets_missing_from_the_terminology_are_reported_and_fail_when_used
         engine.evaluate("FhirSpec", ["UsesUnknown"], data=bundle(), now=NOW)
 
 
+def test_strict_terminology_makes_missing_value_sets_a_load_error(elm) -> None:
+    from service.elm import TerminologyError
+
+    with pytest.raises(TerminologyError, match="not-loaded"):
+        engine_for(
+            elm,
+            with_fhir_helpers=True,
+            terminology=Terminology.from_resources([PAIN_VS]),
+            strict_terminology=True,
+        )
+
+
 def test_datetimes_without_offset_take_the_evaluation_offset(engine: ElmEngine, translate) -> None:
     from service.elm.fhir.elements import parse_fhir_datetime
 
