@@ -690,13 +690,13 @@ class Date(_Temporal):
     def _aligned(self, other: Any) -> tuple | None:
         if type(other) is Date:
             return other._key
-        if type(other) is DateTime:
-            return other.parts[:3] if len(other.parts) > 3 else other._key
+        if type(other) is DateTime:  # as ToDateTime(self) would compare
+            return other._key
         return None
 
     def _aligned_parts(self, other: Any) -> tuple | None:
         if type(other) in (Date, DateTime):
-            return other.parts[:3]
+            return other.parts
         return None
 
     def _shift(self, value: Decimal | int, unit: str) -> Date:

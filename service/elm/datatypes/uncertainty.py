@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.elm.errors import CqlError
+
 
 class Uncertainty:
     """An integer known only to lie between ``low`` and ``high`` (inclusive)."""
@@ -98,10 +100,14 @@ class Uncertainty:
         return Uncertainty.of(min(products), max(products))
 
     def truncated_divide(self, other: Any) -> int | Uncertainty | None:
-        """``self div other`` for a non-zero integer divisor (an uncertain divisor is an error
-        in CQL; it gives null here)."""
+        """``self div other`` for an integer divisor (null for 0); an uncertain divisor is an
+        error."""
         lo, hi = _bounds(other)
-        if lo is None or hi is None or lo != hi or lo == 0:
+        if lo is None or hi is None:
+            return None
+        if lo != hi:
+            raise CqlError("division by an uncertain value is not defined")
+        if lo == 0:
             return None
         qs = (_tdiv(self.low, lo), _tdiv(self.high, lo))
         return Uncertainty.of(min(qs), max(qs))

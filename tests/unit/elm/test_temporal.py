@@ -77,6 +77,11 @@ class TestComparison:
         assert DateTime(2014, 10).same_as(DateTime(2014, 10, 12), DAY) is None
         assert DateTime(2014, 10).same_as(DateTime(2014, 10, 12), MONTH) is True
 
+    def test_a_date_against_a_finer_datetime_is_uncertain(self):
+        assert Date(2024, 1, 1).cql_compare(DateTime(2024, 1, 1, 10)) is None
+        assert Date(2024, 1, 1).cql_compare(DateTime(2024, 1, 2, 10)) == -1
+        assert Date(2024, 1, 1).same_as(DateTime(2024, 1, 1, 10), DAY) is True
+
     def test_equivalence_needs_the_same_precision(self):
         assert Date(2014, 1).cql_equivalent(Date(2014, 1)) is True
         assert DateTime(2014).cql_equivalent(DateTime(2014, 1)) is False
