@@ -7,6 +7,8 @@ CDS_ACCESS_LOG ("-" = stdout, "off" = none). See docs/deploy.md.
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 # The work is CPU-bound Python (CQL evaluation): one sync worker per core, plus one to cover I/O
@@ -36,3 +38,12 @@ access_log_format = (
 errorlog = "-"
 loglevel = os.environ.get("CDS_GUNICORN_LOG_LEVEL", "info")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Workers share metric snapshots through this directory so that /metrics, answered by any one
+# worker, reports the whole server (service/observability.py). A fresh one per start.
+if not os.environ.get("CDS_METRICS_DIR"):
+    _metrics_dir = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ["CDS_METRICS_DIR"] = _metrics_dir
+
+    def on_exit(server):
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

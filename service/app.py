@@ -61,7 +61,7 @@ def create_app(
     if apply is None:
         from service.apply import apply_plan_definition as apply
     store = store or open_store(settings)
-    metrics = standard_metrics()
+    metrics = standard_metrics(settings.metrics_dir)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes

@@ -107,6 +107,8 @@ class Settings:
     max_request_bytes: int = 5 * 1024 * 1024
     smart_app_url: str | None = None
     log_level: str = "INFO"
+    # Directory where worker processes share metric snapshots (set by deploy/gunicorn.conf.py).
+    metrics_dir: Path | None = None
 
     @property
     def uses_postgres(self) -> bool:
@@ -144,6 +146,7 @@ class Settings:
             max_request_bytes=int(env.get("CDS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)),
             smart_app_url=env.get("CDS_SMART_APP_URL") or None,
             log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
+            metrics_dir=Path(env["CDS_METRICS_DIR"]) if env.get("CDS_METRICS_DIR") else None,
         )
 
 

@@ -4,8 +4,10 @@ Logs carry ids, codes, counts and timings only: never a token, a JWT, a request 
 resource. Callers pass structured fields with `log_event(logger, "event", **fields)`; fields whose
 names look secret are dropped by the formatter as a second line of defence.
 
-Metrics are kept per process. Under gunicorn each worker answers /metrics with its own counters
-(the `worker` label tells them apart); see docs/deploy.md.
+Metrics are kept per process. With a metrics directory (CDS_METRICS_DIR, set by
+deploy/gunicorn.conf.py), each worker also writes its snapshot there (at most once a second and
+on every scrape it answers) and /metrics sums the snapshots of all workers, so a scrape that
+reaches any one worker sees the whole server.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 SECRET_MARKERS = ("token", "authorization", "jwt", "password", "secret", "prefetch", "body")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -80,12 +83,18 @@ def _labels(d: dict[str, str]) -> str:
 class Metrics:
     """Counters and latency histograms rendered in the Prometheus text format (0.0.4)."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | Path | None = None, ident: str | None = None) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[tuple, float]] = {}
         self._hist: dict[str, dict[tuple, list]] = {}
         self._help: dict[str, tuple[str, str]] = {}
-        self.worker = str(os.getpid())
+        self.directory = Path(directory) if directory else None
+        self._ident = ident  # snapshot file name; default: the process id
+        self._flushed = 0.0
+        self._dirty = False
+        self._flusher_pid = 0
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
 
     def describe(self, name: str, kind: str, text: str) -> None:
         self._help[name] = (kind, text)
@@ -95,6 +104,7 @@ class Metrics:
         with self._lock:
             series = self._counters.setdefault(name, {})
             series[key] = series.get(key, 0.0) + amount
+        self._maybe_flush()
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
@@ -108,35 +118,107 @@ class Metrics:
                     h[0][i] += 1
             h[1] += 1
             h[2] += seconds
+        self._maybe_flush()
 
-    def counter_value(self, name: str, **labels: str) -> float:
-        return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+    # -- sharing between worker processes --------------------------------------------------------
+    def _snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "counters": {
+                    n: [[list(k), v] for k, v in s.items()] for n, s in self._counters.items()
+                },
+                "hist": {n: [[list(k), h] for k, h in s.items()] for n, s in self._hist.items()},
+            }
+
+    def _maybe_flush(self, force: bool = False) -> None:
+        """Write this process's snapshot now (forced, or none for a second), else soon: a
+        daemon thread per process writes pending changes once a second."""
+        if self.directory is None:
+            return
+        self._dirty = True
+        if force or time.monotonic() - self._flushed >= 1.0:
+            self._write()
+        elif self._flusher_pid != os.getpid():
+            self._flusher_pid = os.getpid()
+            threading.Thread(target=self._flush_loop, daemon=True, name="metrics-flush").start()
+
+    def _flush_loop(self) -> None:
+        while True:
+            time.sleep(1.0)
+            if self._dirty:
+                self._write()
+
+    def _write(self) -> None:
+        self._dirty = False
+        self._flushed = time.monotonic()
+        target = self.directory / f"{self._ident or os.getpid()}.json"
+        tmp = target.with_name(f"{target.stem}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(self._snapshot()))
+            tmp.replace(target)
+        except OSError:
+            pass
+
+    def _merged(self) -> tuple[dict, dict]:
+        """Counters and histograms of every worker that wrote a snapshot (this one included)."""
+        self._maybe_flush(force=True)
+        counters: dict[str, dict[tuple, float]] = {}
+        hist: dict[str, dict[tuple, list]] = {}
+        for f in sorted(self.directory.glob("*.json")):
+            try:
+                snap = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            for name, series in snap["counters"].items():
+                out = counters.setdefault(name, {})
+                for k, v in series:
+                    key = tuple(tuple(p) for p in k)
+                    out[key] = out.get(key, 0.0) + v
+            for name, series in snap["hist"].items():
+                out = hist.setdefault(name, {})
+                for k, (buckets, count, total) in series:
+                    key = tuple(tuple(p) for p in k)
+                    h = out.setdefault(key, [[0] * len(LATENCY_BUCKETS), 0, 0.0])
+                    h[0] = [a + b for a, b in zip(h[0], buckets, strict=True)]
+                    h[1] += count
+                    h[2] += total
+        return counters, hist
 
     def render(self) -> str:
-        worker = str(os.getpid())
+        if self.directory is not None:
+            counters, hist = self._merged()
+            extra: dict[str, str] = {}
+        else:
+            with self._lock:
+                counters = {n: dict(s) for n, s in self._counters.items()}
+                hist = {
+                    n: {k: [list(h[0]), h[1], h[2]] for k, h in s.items()}
+                    for n, s in self._hist.items()
+                }
+            extra = {"worker": str(os.getpid())}
+        return self._text(counters, hist, extra)
+
+    def _text(self, counters: dict, hist: dict, extra: dict[str, str]) -> str:
         lines: list[str] = []
-        with self._lock:
-            for name in sorted(set(self._counters) | set(self._hist)):
-                kind, text = self._help.get(
-                    name, ("histogram" if name in self._hist else "counter", name)
-                )
-                lines.append(f"# HELP {name} {text}")
-                lines.append(f"# TYPE {name} {kind}")
-                for key, value in sorted(self._counters.get(name, {}).items()):
-                    labels = dict(key) | {"worker": worker}
-                    lines.append(f"{name}{_labels(labels)} {value:g}")
-                for key, (buckets, count, total) in sorted(self._hist.get(name, {}).items()):
-                    base = dict(key) | {"worker": worker}
-                    for b, c in zip(LATENCY_BUCKETS, buckets, strict=True):
-                        lines.append(f"{name}_bucket{_labels(base | {'le': f'{b:g}'})} {c}")
-                    lines.append(f"{name}_bucket{_labels(base | {'le': '+Inf'})} {count}")
-                    lines.append(f"{name}_count{_labels(base)} {count}")
-                    lines.append(f"{name}_sum{_labels(base)} {total:.6f}")
+        for name in sorted(set(counters) | set(hist)):
+            kind, text = self._help.get(name, ("histogram" if name in hist else "counter", name))
+            lines.append(f"# HELP {name} {text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for key, value in sorted(counters.get(name, {}).items()):
+                labels = dict(key) | extra
+                lines.append(f"{name}{_labels(labels)} {value:g}")
+            for key, (buckets, count, total) in sorted(hist.get(name, {}).items()):
+                base = dict(key) | extra
+                for b, c in zip(LATENCY_BUCKETS, buckets, strict=True):
+                    lines.append(f"{name}_bucket{_labels(base | {'le': f'{b:g}'})} {c}")
+                lines.append(f"{name}_bucket{_labels(base | {'le': '+Inf'})} {count}")
+                lines.append(f"{name}_count{_labels(base)} {count}")
+                lines.append(f"{name}_sum{_labels(base)} {total:.6f}")
         return "\n".join(lines) + "\n"
 
 
-def standard_metrics() -> Metrics:
-    m = Metrics()
+def standard_metrics(directory: str | Path | None = None) -> Metrics:
+    m = Metrics(directory)
     m.describe("cds_http_requests_total", "counter", "HTTP requests by route and status")
     m.describe(
         "cds_request_duration_seconds", "histogram", "Hook invocation latency per CDS service"

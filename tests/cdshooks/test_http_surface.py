@@ -84,3 +84,18 @@ def test_unknown_routes_and_methods_answer_operation_outcomes(client):
     assert nf.status_code == 404 and nf.get_json()["resourceType"] == "OperationOutcome"
     na = client.delete("/cds-services")
     assert na.status_code == 405 and na.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_metrics_of_all_workers_are_summed_when_they_share_a_directory(tmp_path):
+    from service.observability import standard_metrics
+
+    w1, w2 = standard_metrics(tmp_path), standard_metrics(tmp_path)
+    w1._ident, w2._ident = "w1", "w2"
+    w1.inc("cds_cards_total", service="s", indicator="info")
+    w2.inc("cds_cards_total", service="s", indicator="info", amount=2)
+    w2.observe("cds_request_duration_seconds", 0.004, service="s")
+    w2._maybe_flush(force=True)
+    text = w1.render()  # the scrape reaches worker 1 only
+    assert 'cds_cards_total{indicator="info",service="s"} 3' in text
+    assert 'cds_request_duration_seconds_count{service="s"} 1' in text
+    assert 'cds_request_duration_seconds_bucket{le="0.005",service="s"} 1' in text
