@@ -239,6 +239,12 @@ class Compiler:
             d = lib.expressions.get(node.get("name"))
             if d is not None:
                 return result_type(d.node) or result_type(d.node.get("expression"))
+        if node.get("type") == "Property" and node.get("source") is not None:
+            from service.elm.fhir.elements import path_type
+
+            owner = self.static_type(node["source"])
+            if owner and owner.startswith("FHIR."):
+                return path_type(owner, node["path"])
         return None
 
     # -- resolution ------------------------------------------------------------------------

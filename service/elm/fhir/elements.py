@@ -222,6 +222,10 @@ def compile_fhir_property(
     """A specialised evaluator for FHIR element access, or None for generic access."""
     path = node["path"]
     local = _fhir_local(source_type)
+    if path in ("extension", "id") and local in FHIR_PRIMITIVES:
+        special = _compile_primitive_sibling(node, path, c)
+        if special is not None:
+            return special
     if (path == "value" or path.endswith(".value")) and not (
         local is not None and path == "value" and local in FHIR_PRIMITIVES
     ):
@@ -282,6 +286,35 @@ _SYSTEM_TO_FHIR = {
     "DateTime": "dateTime",
     "Time": "time",
 }
+
+
+def _compile_primitive_sibling(node: dict, path: str, c: Compiler) -> Evaluator | None:
+    """`x.birthDate.extension` / `.id`: a FHIR primitive's extensions and id live in the
+    JSON sibling `_birthDate`, so read them from the parent object."""
+    src = node.get("source")
+    if not isinstance(src, dict) or src.get("type") != "Property" or "." in src.get("path", ""):
+        return None
+    key = "_" + src["path"]
+    if src.get("scope") is not None:
+        scope = src["scope"]
+        c.uses_scope()
+
+        def parent(ctx: Any) -> Any:
+            return ctx.vars.get(scope)
+
+    else:
+        parent = c.compile(src["source"])
+
+    def sibling(ctx: Any) -> Any:
+        obj = parent(ctx)
+        if isinstance(obj, FhirChoice):
+            obj = obj.value
+        if not isinstance(obj, dict):
+            return None
+        extra = obj.get(key)
+        return extra.get(path) if isinstance(extra, dict) else None
+
+    return sibling
 
 
 def _compile_value_path(

@@ -43,6 +43,7 @@ define "InVS": [Observation] O where O.code in "Pain" return O.id
 define "Onsets": [Condition] C return C.onset
 define "UsesUnknown": exists [Observation: "Unknown"]
 define "Codes": [Observation] O return FHIRHelpers.ToConcept(O.code)
+define "BirthDateExtensions": Patient.birthDate.extension E return E.url.value
 define "ByIssued": [Observation] O sort by issued
 define "ByEffectiveDesc": [Observation] O sort by (effective as dateTime) desc
 define "IssuedSorted": [Observation] O return O.issued sort asc
@@ -58,7 +59,13 @@ NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
 
 def bundle() -> dict:
     resources = [
-        {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1980-06-15"},
+        {
+            "resourceType": "Patient",
+            "id": "p",
+            "gender": "female",
+            "birthDate": "1980-06-15",
+            "_birthDate": {"extension": [{"url": "http://example.org/birthTime"}]},
+        },
         {
             "resourceType": "Observation",
             "id": "o1",
@@ -110,6 +117,7 @@ def test_patient_primitives_become_cql_values(results: dict) -> None:
     assert results["AgeInMonths"] == 534
     assert results["Gender"] == "female"
     assert results["BirthDate"] == "1980-06-15"  # the FHIR element itself stays JSON
+    assert results["BirthDateExtensions"] == ["http://example.org/birthTime"]
 
 
 def test_retrieve_filters_by_value_set_and_by_code(results: dict) -> None:
