@@ -43,6 +43,10 @@ class FhirAccessDenied(Exception):
 class FhirFetchError(Exception):
     """The FHIR server could not deliver the data (network, status, format, page cap)."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def _origin(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
@@ -201,7 +205,7 @@ class FhirSession:
             raise FhirFetchError(f"request failed: {type(e).__name__}") from None
         try:
             if resp.status_code != 200:
-                raise FhirFetchError(f"FHIR server answered {resp.status_code}")
+                raise FhirFetchError(f"FHIR server answered {resp.status_code}", resp.status_code)
             chunks, size = [], 0
             while True:
                 chunk = resp.raw.read1(65536, decode_content=True)  # what has arrived, no waiting

@@ -97,7 +97,7 @@ def resolve(
         if _paged(value):
             tasks[key] = partial(_follow, fhir, value, query)
         else:
-            tasks[key] = partial(fhir.fetch, query)
+            tasks[key] = partial(fetch_query, fhir, query)
             data.fetched.append(key)
     missing = [k for k in templates if k not in found and k not in data.empty and k not in tasks]
     if missing:
@@ -144,7 +144,30 @@ def _follow(fhir, bundle: dict, query: str) -> list[dict]:
     try:
         return fhir.resources_of(bundle)
     except (FhirFetchError, FhirAccessDenied):
+        return fetch_query(fhir, query)
+
+
+# Statuses with which servers reject a search parameter or modifier they do not support.
+UNSUPPORTED_SEARCH = {400, 422, 501}
+
+
+def fetch_query(fhir, query: str) -> list[dict]:
+    """Run a prefetch query; when the server rejects its `:in` (ValueSet) filters, which many
+    servers do not support or cannot resolve for our ValueSets, run it again without them: the
+    wider result is a superset and the logic applies the ValueSets itself."""
+    try:
         return fhir.fetch(query)
+    except FhirFetchError as e:
+        wider = without_value_set_filters(query)
+        if e.status not in UNSUPPORTED_SEARCH or wider == query:
+            raise
+        return fhir.fetch(wider)
+
+
+def without_value_set_filters(query: str) -> str:
+    path, _, params = query.partition("?")
+    kept = [p for p in params.split("&") if p and ":in=" not in p]
+    return path + ("?" + "&".join(kept) if kept else "")
 
 
 def _run(tasks: dict[str, Callable[[], list[dict]]], fhir) -> dict[str, list[dict]]:

@@ -210,3 +210,23 @@ def test_each_issuer_may_use_only_its_own_fhir_servers(make_app, ehr, fhir):
     refused = client.post(PATH, json=body, headers={"Authorization": f"Bearer {other.token(aud)}"})
     assert refused.status_code == 412
     assert fhir.requests == []
+
+
+def test_a_server_without_value_set_searches_is_asked_again_without_the_filter(client, auth, fhir):
+    fhir.add_fault("*", "reject-in")
+    prefetch = full_prefetch()
+    del prefetch[OBS_KEY]
+    resp = call(client, auth, prefetch, fhir)
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"][0]["indicator"] == "critical"
+    first, second = fhir.requests
+    assert "code:in" in first.query and "code:in" not in second.query
+    assert second.query["patient"] == ["p1"]
+
+
+def test_other_client_errors_are_not_retried_without_filters(client, auth, fhir):
+    fhir.add_fault("*", "status", status=403)
+    prefetch = full_prefetch()
+    del prefetch[OBS_KEY]
+    assert call(client, auth, prefetch, fhir).status_code == 412
+    assert len(fhir.requests) == 1

@@ -75,6 +75,15 @@ def _next_elsewhere(handler, info, opts) -> bool:
     return False
 
 
+@fault("reject-in")
+def _reject_in(handler, info, opts) -> bool:
+    """Answer 400 to searches with a `:in` (ValueSet) modifier, like servers without it."""
+    if any(k.endswith(":in") for k in info["query"]):
+        handler.send_json(400, _outcome("modifier :in is not supported"))
+        return True
+    return False
+
+
 @fault("endless-pages")
 def _endless(handler, info, opts) -> bool:
     """Every page links to another page (page cap)."""
@@ -264,7 +273,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         segments = parts.path[len(srv.base_path) + 1 :].split("/")
         rtype = segments[0]
-        info: dict = {"page_size": srv.page_size, "next_url": None, "endless": False}
+        info: dict = {
+            "page_size": srv.page_size,
+            "next_url": None,
+            "endless": False,
+            "query": query,
+        }
         for f in srv._take_faults(rtype):
             if FAULTS[f.mode](self, info, f.options):
                 return
