@@ -588,9 +588,12 @@ def collapse(intervals: list | None, per: Any = None) -> list | None:
     out: list[Interval] = [items[0]]
     for nxt in items[1:]:
         cur = out[-1]
-        if per is not None and not isinstance(cur.end(), _Temporal) and cur.end() is not None:
-            reach = _pt(_per_add(cur.end(), per))
-            joined = rle(nxt.start_range(), reach)
+        end = cur.end()
+        if per is not None and end is not None:
+            # the per quantity is the granularity: the next interval joins when it starts
+            # within one per step of the current end (compared at the per's precision)
+            p = _per_precision(per) if isinstance(end, _Temporal) else None
+            joined = rle(nxt.start_range(), _pt(_per_add(end, per)), p)
         else:
             joined = rle(nxt.start_range(), _succ(cur.end_range()))
         if joined is True:
@@ -601,6 +604,13 @@ def collapse(intervals: list | None, per: Any = None) -> list | None:
         else:
             out.append(nxt)
     return out
+
+
+def _per_precision(per: Any) -> int | None:
+    from service.elm.datatypes.temporal import DAY, WEEK, unit_index
+
+    u = unit_index(getattr(per, "unit", None))
+    return DAY if u == WEEK else u
 
 
 def _sort_key_factory() -> Any:

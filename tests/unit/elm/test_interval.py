@@ -124,6 +124,13 @@ class TestSetOperations:
 
     def test_collapse_with_per_bridges_gaps(self):
         assert iv.collapse([I(1, 2), I(5, 6)], 3) == [I(1, 6)]
+        assert iv.collapse([I(1, 2), I(6, 7)], 3) == [I(1, 2), I(6, 7)]
+
+    def test_collapse_per_a_time_unit_works_at_that_precision(self):
+        a = I(DateTime(2024, 1, 1, 8, 0), DateTime(2024, 1, 2, 10, 0))
+        b = I(DateTime(2024, 1, 3, 9, 0), DateTime(2024, 1, 4, 9, 0))
+        assert iv.collapse([a, b]) == [a, b]
+        assert iv.collapse([a, b], Q(1, "day")) == [I(a.low, b.high)]
 
 
 class TestWidthSizeAndPoints:
