@@ -58,6 +58,8 @@ class Terminology:
         self._valuesets: dict[str, ValueSetExpansion] = {}
         self._codesystems: dict[str, dict] = {}
         self._codesystem_codes: dict[str, ValueSetExpansion] = {}
+        #: (system, code) -> parent codes, from CodeSystem concept nesting
+        self._parents: dict[tuple[str, str], set[str]] = {}
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -108,12 +110,14 @@ class Terminology:
             raise TerminologyError(f"CodeSystem {cs.get('id')!r} has no url")
         codes: list[Code] = []
 
-        def walk(concepts: list[dict]) -> None:
+        def walk(concepts: list[dict], parent: str | None) -> None:
             for c in concepts or []:
                 codes.append(Code(c.get("code"), url, cs.get("version"), c.get("display")))
-                walk(c.get("concept") or [])
+                if parent is not None:
+                    self._parents.setdefault((url, c.get("code")), set()).add(parent)
+                walk(c.get("concept") or [], c.get("code"))
 
-        walk(cs.get("concept") or [])
+        walk(cs.get("concept") or [], None)
         self._codesystems[url] = cs
         exp = ValueSetExpansion(url, cs.get("version"), codes)
         self._codesystem_codes[url] = exp
@@ -182,6 +186,23 @@ class Terminology:
             if found is not None:
                 return found
         return self._codesystem_codes.get(url)
+
+    def subsumes(self, system: str, ancestor: str, code: str) -> bool | None:
+        """Whether `ancestor` is `code` or one of its ancestors in a held CodeSystem
+        (hierarchy from nested concepts); None when the CodeSystem is not held."""
+        if system not in self._codesystems:
+            return None
+        seen: set[str] = set()
+        todo = [code]
+        while todo:
+            c = todo.pop()
+            if c == ancestor:
+                return True
+            if c in seen:
+                continue
+            seen.add(c)
+            todo.extend(self._parents.get((system, c), ()))
+        return False
 
     @property
     def valueset_urls(self) -> list[str]:

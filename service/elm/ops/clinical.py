@@ -204,6 +204,46 @@ def compile_expand_value_set(node: dict, c: Compiler) -> Evaluator:
     return expand
 
 
+# -- subsumption ----------------------------------------------------------------------------
+
+
+def _codes_of(v: Any) -> list[Code]:
+    return v.codes if isinstance(v, Concept) else [v] if isinstance(v, Code) else []
+
+
+def _subsumption(ancestor_first: bool) -> Any:
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        a, b = c.compile_operands(node)
+        c.not_constant()
+
+        def subsumes(ctx: Any) -> bool | None:
+            x, y = a(ctx), b(ctx)
+            if x is None or y is None:
+                return None
+            anc, desc = (x, y) if ancestor_first else (y, x)
+            term = ctx.terminology
+            unknown = False
+            for p in _codes_of(anc):
+                for d in _codes_of(desc):
+                    if p.system != d.system:
+                        continue
+                    r = term.subsumes(p.system, p.code, d.code) if term is not None else None
+                    if r is True:
+                        return True
+                    unknown = unknown or r is None
+            if unknown:
+                raise CqlError("subsumption needs a CodeSystem the terminology does not hold")
+            return False
+
+        return subsumes
+
+    return compile_fn
+
+
+operator("Subsumes")(_subsumption(True))
+operator("SubsumedBy")(_subsumption(False))
+
+
 # -- ages -------------------------------------------------------------------------------------
 
 _PRECISIONS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond")

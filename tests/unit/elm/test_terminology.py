@@ -116,3 +116,51 @@ def test_from_directory_reads_json_recursively_and_bundles(tmp_path: Path) -> No
 def test_project_terminology_loads(repo_root: Path) -> None:
     t = Terminology.from_directory(repo_root / "plandefinitions")
     assert t.valueset_urls
+
+
+def test_subsumption_follows_nested_code_system_concepts() -> None:
+    t = Terminology.from_resources(
+        [
+            {
+                "resourceType": "CodeSystem",
+                "url": SYS,
+                "concept": [{"code": "a", "concept": [{"code": "a1", "concept": [{"code": "x"}]}]}],
+            }
+        ]
+    )
+    assert t.subsumes(SYS, "a", "x") is True
+    assert t.subsumes(SYS, "a1", "a") is False
+    assert t.subsumes("http://unknown", "a", "x") is None
+
+
+def test_subsumes_operator_uses_the_engine_terminology() -> None:
+    from service.elm import ElmEngine
+
+    def code(c: str) -> dict:
+        return {"type": "Code", "code": c, "system": {"name": "CS"}}
+
+    elm = {
+        "library": {
+            "identifier": {"id": "Sub"},
+            "codeSystems": {"def": [{"name": "CS", "id": SYS}]},
+            "statements": {
+                "def": [
+                    {
+                        "name": "Yes",
+                        "expression": {"type": "Subsumes", "operand": [code("a"), code("x")]},
+                    },
+                    {
+                        "name": "No",
+                        "expression": {"type": "SubsumedBy", "operand": [code("a"), code("x")]},
+                    },
+                ]
+            },
+        }
+    }
+    cs = {
+        "resourceType": "CodeSystem",
+        "url": SYS,
+        "concept": [{"code": "a", "concept": [{"code": "x"}]}],
+    }
+    engine = ElmEngine.from_libraries([elm], terminology=Terminology.from_resources([cs]))
+    assert engine.evaluate("Sub") == {"Yes": True, "No": False}
