@@ -62,15 +62,6 @@ def check_decimal(v: Decimal) -> Decimal | None:
     return v
 
 
-def check_number(v: int | Decimal, like: object) -> int | Decimal | None:
-    """Check `v` against the range of the CQL type of `like` (Integer, Long or Decimal)."""
-    if isinstance(like, Decimal):
-        return check_decimal(v if isinstance(v, Decimal) else Decimal(v))
-    if isinstance(like, Long):
-        return check_long(v)  # type: ignore[arg-type]
-    return check_int(v)  # type: ignore[arg-type]
-
-
 def to_decimal(v: int | float | str | Decimal) -> Decimal:
     """A Decimal from JSON numbers (floats go through their shortest repr, never binary)."""
     if isinstance(v, Decimal):

@@ -16,8 +16,6 @@ from service.elm.datatypes.clinical import Code, Concept, ValueSetRef
 from service.elm.errors import CqlError, ElmLoadError
 from service.elm.fhir.elements import FhirChoice, choice_lookup
 
-_EMPTY: list = []
-
 
 def element_codes(value: Any) -> Iterator[tuple[Any, Any]]:
     """(system, code) pairs of a FHIR code-bearing element: CodeableConcept, Coding, code

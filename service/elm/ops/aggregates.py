@@ -11,7 +11,6 @@ from service.elm import semantics
 from service.elm.compiler import Compiler, Evaluator
 from service.elm.datatypes.numbers import DECIMAL_CONTEXT as D
 from service.elm.datatypes.numbers import Long, check_decimal, check_int, check_long
-from service.elm.errors import CqlError
 from service.elm.ops.structured import property_getter
 from service.elm.registry import operator
 
@@ -214,5 +213,3 @@ operator("PopulationStdDev")(_aggregate(_stddev(True)))
 operator("GeometricMean")(_aggregate(_geometric_mean))
 operator("AllTrue")(_aggregate(_all_true))
 operator("AnyTrue")(_aggregate(_any_true))
-
-_ = CqlError

@@ -40,19 +40,6 @@ def _signature(node: dict) -> list[str | None]:
     return [spec_name(s) for s in node.get("signature") or []]
 
 
-def _is_num(x: Any) -> bool:
-    return (type(x) is int) or (isinstance(x, (int, Decimal)) and not isinstance(x, bool))
-
-
-def _num_result(r: int | Decimal, a: Any, b: Any) -> Any:
-    """Range-check an arithmetic result according to the operand types."""
-    if isinstance(r, Decimal):
-        return check_decimal(r)
-    if isinstance(a, Long) or isinstance(b, Long):
-        return check_long(r)
-    return check_int(r)
-
-
 def _binary(
     name: str,
     int_op: Callable[[int, int], Any],
@@ -251,13 +238,6 @@ def _exp(x: Decimal) -> Decimal | None:
     return check_decimal(r)
 
 
-def _quantity_value_map(q: Any, fn: Callable[[Decimal], Any]) -> Any:
-    value = fn(q.value)
-    if value is None:
-        return None
-    return type(q)(value, q.unit)
-
-
 _negate = _unary("Negate", lambda x: -x, _exact(D.minus), "negate")
 
 
@@ -277,23 +257,9 @@ def _integral(rounding: str) -> Callable[[Decimal], int | None]:
 
 
 operator("Abs")(_unary("Abs", abs, _exact(D.abs), "abs"))
-operator("Ceiling")(
-    _unary(
-        "Ceiling",
-        lambda x: x,
-        lambda x: check_int(int(x.to_integral_value(rounding=ROUND_CEILING))),
-    )
-)
-operator("Floor")(
-    _unary(
-        "Floor", lambda x: x, lambda x: check_int(int(x.to_integral_value(rounding=ROUND_FLOOR)))
-    )
-)
-operator("Truncate")(
-    _unary(
-        "Truncate", lambda x: x, lambda x: check_int(int(x.to_integral_value(rounding=ROUND_DOWN)))
-    )
-)
+operator("Ceiling")(_unary("Ceiling", lambda x: x, _integral(ROUND_CEILING)))
+operator("Floor")(_unary("Floor", lambda x: x, _integral(ROUND_FLOOR)))
+operator("Truncate")(_unary("Truncate", lambda x: x, _integral(ROUND_DOWN)))
 operator("Ln")(_unary("Ln", None, _ln))
 operator("Exp")(_unary("Exp", None, _exp))
 
