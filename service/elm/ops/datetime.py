@@ -11,9 +11,17 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator, constant
+from service.elm.compiler import Compiler, Evaluator, constant, is_constant
 from service.elm.datatypes import interval as iv
-from service.elm.datatypes.temporal import MILLISECOND, Date, DateTime, Time, _Temporal, unit_index
+from service.elm.datatypes.temporal import (
+    MILLISECOND,
+    Date,
+    DateTime,
+    TemporalError,
+    Time,
+    _Temporal,
+    unit_index,
+)
 from service.elm.errors import ElmLoadError
 from service.elm.ops.clinical import evaluation_datetime
 from service.elm.registry import operator
@@ -86,6 +94,20 @@ def literal_millisecond(node: dict, fixed: int) -> dict | None:
     return {**ms, "value": str(candidates.pop())}
 
 
+def _constant_datetime(evs: list[Evaluator]) -> DateTime | None:
+    """The DateTime of constant, valid components (None otherwise: evaluated at run time,
+    where an invalid component is the run-time error CQL specifies)."""
+    if not all(is_constant(ev) for ev in evs):
+        return None
+    vals = [_int_or_none(ev(None)) for ev in evs]
+    if vals[0] is None:
+        return None
+    try:
+        return DateTime(*vals)
+    except TemporalError:
+        return None
+
+
 @operator("DateTime")
 def compile_datetime(node: dict, c: Compiler) -> Evaluator:
     names = ("year", "month", "day", "hour", "minute", "second", "millisecond")
@@ -95,6 +117,19 @@ def compile_datetime(node: dict, c: Compiler) -> Evaluator:
     tz_ev = c.compile(tz_node) if tz_node is not None else None
     if tz_ev is None:
         c.not_constant()
+        literal = _constant_datetime(evs)
+        if literal is not None:
+            # a literal without an offset: constant components, one value per evaluation offset
+            by_offset: dict[Any, DateTime] = {}
+
+            def datetime_literal(ctx: Any) -> DateTime:
+                tz = evaluation_datetime(ctx).tz
+                v = by_offset.get(tz)
+                if v is None:
+                    v = by_offset[tz] = DateTime._make(literal.parts, tz)
+                return v
+
+            return datetime_literal
 
     def datetime_(ctx: Any) -> DateTime | None:
         vals = [ev(ctx) for ev in evs]

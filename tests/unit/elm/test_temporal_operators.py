@@ -43,6 +43,7 @@ define "DateArithmetic": { Date(2014, 1, 31) + 1 month, DateTime(2014) + 25 mont
 define "QuantityArithmetic": { 1 'm' + 10 'cm', 2 'cm' * 3 'cm', 10 'mg' / 2 'mL' }
 define "IntervalSelector": Interval[1, 10)
 define "BadInterval": Interval[5, 5)
+define "BadMonth": DateTime(2014, 13)
 define "ListUnion": { 1, 2 } union { 2, 3 }
 define "IntervalUnion": Interval[1, 5] union Interval[4, 8]
 define "ListExcept": { 1, 2, 3 } except { 2 }
@@ -76,7 +77,7 @@ def engine(translate) -> ElmEngine:
 
 @pytest.fixture(scope="module")
 def results(engine: ElmEngine) -> dict:
-    names = [n for n in engine.definitions("TemporalSpec") if n != "BadInterval"]
+    names = [n for n in engine.definitions("TemporalSpec") if not n.startswith("Bad")]
     return engine.evaluate("TemporalSpec", names, now=NOW)
 
 
@@ -167,3 +168,14 @@ def test_literal_fractions_of_a_second_keep_their_place_value(results: dict) -> 
     assert results["Fractions"] == [Time(10, 0, 0, 500), Time(10, 0, 0, 50), Time(23, 59, 59, 100)]
     assert results["DateTimeFraction"] == DateTime(2020, 1, 1, 10, 0, 0, 50, 0)
     assert results["SelectorMillisecond"] == Time(10, 0, 0, 5)
+
+
+def test_invalid_components_are_run_time_errors(engine: ElmEngine) -> None:
+    with pytest.raises(ElmRuntimeError):
+        engine.evaluate("TemporalSpec", ["BadMonth"], now=NOW)
+
+
+def test_literals_without_offset_follow_each_evaluation_offset(engine: ElmEngine) -> None:
+    later = NOW.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    assert engine.evaluate("TemporalSpec", ["NoOffset"], now=later)["NoOffset"].tz == -5
+    assert engine.evaluate("TemporalSpec", ["NoOffset"], now=NOW)["NoOffset"].tz == 2
