@@ -197,7 +197,7 @@ class ElmEngine:
         )
         if now is not None and not isinstance(now, _dt.datetime):
             ctx.now_value = now
-        return {d.name: _public(d(ctx)) for d in defs}
+        return {d.name: _public(d(ctx)) if d.may_hold_choice else d(ctx) for d in defs}
 
 
 def _public(value: Any) -> Any:

@@ -25,7 +25,16 @@ def _wrap(exc: Exception, library: str, name: str) -> ElmRuntimeError:
 class ExpressionDef:
     """A named expression; evaluated at most once per evaluation (cached in the context)."""
 
-    __slots__ = ("access", "body", "context", "library", "name", "node", "result_type")
+    __slots__ = (
+        "access",
+        "body",
+        "context",
+        "library",
+        "may_hold_choice",
+        "name",
+        "node",
+        "result_type",
+    )
 
     def __init__(self, library: LibraryRuntime, node: dict) -> None:
         self.library = library
@@ -35,6 +44,14 @@ class ExpressionDef:
         self.access: str = node.get("accessLevel", "Public")
         self.result_type = node.get("resultTypeName")
         self.body: Any = None
+        # FHIR choice values (tagged internally) can only surface where the result type
+        # involves a choice, or where the ELM carries no type information
+        spec = node.get("resultTypeSpecifier")
+        self.may_hold_choice = (
+            (self.result_type is None and spec is None)
+            or (spec is not None and "ChoiceTypeSpecifier" in repr(spec))
+            or "Any" in str(self.result_type)
+        )
 
     def __call__(self, ctx: Any) -> Any:
         cache = ctx.cache
