@@ -26,19 +26,17 @@ def fuzz_app(tmp_path_factory):
     return create_app(settings)
 
 
-@pytest.fixture(scope="session")
-def outbound_connections():
-    """Every outbound TCP connection attempted by urllib3 (requests) while fuzzing."""
+@pytest.fixture
+def outbound_connections(monkeypatch):
+    """Every outbound TCP connection urllib3 (requests) attempts during the test; refused."""
     attempts: list[tuple] = []
-    real = urllib3.util.connection.create_connection
 
     def refuse(address, *args, **kwargs):
         attempts.append(address)
         raise OSError("outbound connection attempted during fuzzing")
 
-    urllib3.util.connection.create_connection = refuse
-    yield attempts
-    urllib3.util.connection.create_connection = real
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", refuse)
+    return attempts
 
 
 def pytest_terminal_summary(terminalreporter):

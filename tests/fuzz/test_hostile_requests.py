@@ -237,4 +237,5 @@ def test_the_token_never_follows_a_next_link_to_another_origin(fuzz_app):
         )
         resp = create_app(settings).test_client().post(HOOK, json=body)
         assert resp.status_code in (200, 412)
+        assert srv.requests, "the allowed server was asked"
         assert other.requests == []
