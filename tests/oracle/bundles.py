@@ -7,7 +7,7 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
 
-def _bundle(patient: dict, *resources: dict) -> dict:
+def make_bundle(patient: dict, *resources: dict) -> dict:
     entries = [patient, *resources]
     for r in resources:
         r.setdefault("subject", {"reference": f"Patient/{patient['id']}"})
@@ -71,7 +71,7 @@ def rich_patient() -> dict:
             ]
         },
     }
-    return _bundle(
+    return make_bundle(
         patient,
         condition(
             "c-stenosis",
@@ -170,13 +170,13 @@ def rich_patient() -> dict:
 
 def sparse_patient() -> dict:
     """A partial birth date and nothing else: empty lists, nulls, uncertain ages."""
-    return _bundle({"resourceType": "Patient", "id": "sparse", "birthDate": "1980-05"})
+    return make_bundle({"resourceType": "Patient", "id": "sparse", "birthDate": "1980-05"})
 
 
 def partial_dates_patient() -> dict:
     """Dates at year and month precision, and a timezone-less dateTime."""
     patient = {"resourceType": "Patient", "id": "partial", "gender": "male", "birthDate": "1955"}
-    return _bundle(
+    return make_bundle(
         patient,
         condition("c-year", "29053004", onsetDateTime="2019"),
         procedure("p-month", {"performedDateTime": "2024-03"}),

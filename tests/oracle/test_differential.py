@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.oracle.bundles import all_patients, rich_patient, sparse_patient
+from tests.oracle.bundles import (
+    UCUM,
+    all_patients,
+    make_bundle,
+    observation,
+    rich_patient,
+    sparse_patient,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.oracle]
 
@@ -92,4 +99,23 @@ def test_a_parameter_set_by_name_reaches_the_included_library_that_declares_it(o
         NOW,
         terminology=TERMINOLOGY,
         known_differences={"Included Lookback": gap, "Included Recent Dilation": gap},
+    )
+
+
+def test_fractional_durations_added_to_dates(oracle, probe_elm):
+    # `Today() - 0.5 'd'` (a FHIR Duration of half a day): cql-execution converts to 12 hours
+    # and lands on the previous day; ours drops the fraction and stays on today.
+    record = make_bundle(
+        {"resourceType": "Patient", "id": "half-day", "birthDate": "1970"},
+        observation("o-half", {"valueQuantity": {"value": 0.5, "system": UCUM, "code": "d"}}),
+        observation("o-two", {"valueQuantity": {"value": 2, "system": UCUM, "code": "d"}}),
+    )
+    gap = "fractional day quantities subtracted from a Date: ours truncates, cql-execution not"
+    oracle.compare(
+        probe_elm,
+        "FHIRHelpersProbe",
+        record,
+        now=NOW,
+        terminology=TERMINOLOGY,
+        known_differences={"Day Quantities In Days": gap},
     )
