@@ -17,7 +17,10 @@ EXT_STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRec
 EXT_QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
 INDICATOR = {"stat": "critical", "urgent": "warning", "asap": "warning", "routine": "info"}
 PRIORITY_ORDER = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
-DEFINE = re.compile(r'^define\s+(?:function\s+)?"?([^":(]+)"?\s*:', re.MULTILINE)
+DEFINE = re.compile(
+    r'^define\s+(?:(?:public|private)\s+)?(?:fluent\s+)?(?:function\s+)?(?:"([^"]+)"|(\w+))',
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -75,9 +78,9 @@ def cql_definitions(cql: str) -> dict[str, str]:
         block = cql[m.start() : end].rstrip()
         # drop trailing comment lines that belong to the next definition
         lines = block.splitlines()
-        while lines and lines[-1].lstrip().startswith("//"):
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("//")):
             lines.pop()
-        out.setdefault(m.group(1).strip(), "\n".join(lines))
+        out.setdefault((m.group(1) or m.group(2)).strip(), "\n".join(lines))
     return out
 
 
