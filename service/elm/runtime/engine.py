@@ -86,9 +86,11 @@ class ElmEngine:
             path = inc.get("path")
             version = inc.get("version")
             target = self._by_version.get((path, version)) or self._libraries.get(path)
-            if target is None:
+            if target is None or (version and target.version and target.version != version):
+                loaded = f" (loaded: version {target.version!r})" if target is not None else ""
                 raise ElmLoadError(
                     f"{lib.name}: included library {path} version {version!r} is not loaded"
+                    + loaded
                 )
             lib.includes[inc["localIdentifier"]] = target
 

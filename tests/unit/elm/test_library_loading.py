@@ -109,3 +109,10 @@ def test_missing_include_fails_at_load_time(translate) -> None:
 def test_unknown_definition_requested_is_a_runtime_error(engine: ElmEngine) -> None:
     with pytest.raises(ElmRuntimeError, match="Nope"):
         engine.evaluate("Main", ["Nope"])
+
+
+def test_an_include_of_another_version_fails_at_load_time(translate) -> None:
+    common, main = translate(COMMON, MAIN)
+    common["library"]["identifier"]["version"] = "2.0"
+    with pytest.raises(ElmLoadError, match=r"version '1\.0' is not loaded"):
+        ElmEngine.from_libraries([common, main])
