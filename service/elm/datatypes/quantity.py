@@ -114,20 +114,36 @@ class Quantity:
         v = check_decimal(value)
         return None if v is None else Quantity(v, unit or self.unit)
 
+    def _common(self, other: Quantity) -> tuple[Decimal, Decimal, str] | None:
+        """Both values in the finer of the two units (as cql-execution: 1 'g' + 1 'mg' is
+        1001 'mg'); None when the units do not convert."""
+        if other.unit == self.unit:
+            return self.value, other.value, self.unit
+        finer = _finer_unit(self.unit, other.unit)
+        if finer == self.unit:
+            v = self._value_of(other)
+            return None if v is None else (self.value, v, self.unit)
+        v = other._value_of(self)
+        return None if v is None else (v, other.value, other.unit)
+
     def add(self, other: Any) -> Quantity | None:
         if not isinstance(other, Quantity):
             return None
-        v = self._value_of(other)
-        return None if v is None else self._make(self.value + v)
+        c = self._common(other)
+        return None if c is None else self._make(c[0] + c[1], c[2])
 
     def subtract(self, other: Any) -> Quantity | None:
         if not isinstance(other, Quantity):
             return None
-        v = self._value_of(other)
-        return None if v is None else self._make(self.value - v)
+        c = self._common(other)
+        return None if c is None else self._make(c[0] - c[1], c[2])
 
     def multiply(self, other: Any) -> Quantity | None:
         if isinstance(other, Quantity):
+            if other.unit != self.unit and self.unit != "1" and self.can_convert(other.unit):
+                v = self._value_of(other)  # like dimensions: express in this unit first
+                if v is not None:
+                    return self._make(self.value * v, multiply_units(self.unit, self.unit))
             return self._make(self.value * other.value, multiply_units(self.unit, other.unit))
         return self._make(self.value * Decimal(other))
 
@@ -175,6 +191,17 @@ class Quantity:
 
     def predecessor(self) -> Quantity | None:
         return self._make(self.value - _STEP)
+
+
+def _finer_unit(a: str, b: str) -> str:
+    """The unit with the smaller magnitude (the left one when not comparable)."""
+    try:
+        ua, ub = ucum.parse_unit(_ucum(a)), ucum.parse_unit(_ucum(b))
+    except (ucum.UcumError, ArithmeticError):
+        return a
+    if ua.special or ub.special or ua.dims != ub.dims:
+        return a
+    return b if ub.factor < ua.factor else a
 
 
 def _terms(unit: str) -> dict[str, int] | None:

@@ -68,12 +68,14 @@ class TestQuantityComparison:
 
 
 class TestQuantityArithmetic:
-    def test_addition_converts_to_the_left_unit(self):
-        assert Q(1, "m").add(Q(10, "cm")) == Q("1.1", "m")
+    def test_addition_is_expressed_in_the_finer_unit(self):
+        assert Q(1, "m").add(Q(10, "cm")) == Q(110, "cm")
+        assert Q(1, "mg").subtract(Q(1, "g")) == Q(-999, "mg")
         assert Q(1, "g").add(Q(1, "m")) is None
 
     def test_multiplication_composes_units(self):
         assert Q(2, "cm").multiply(Q(3, "cm")) == Q(6, "cm2")
+        assert Q(2, "cm").multiply(Q(3, "m")) == Q(600, "cm2")
         assert Q(1, "g/cm3").multiply(Q(2, "cm3")) == Q(2, "g")
 
     def test_division_of_like_quantities_is_dimensionless(self):

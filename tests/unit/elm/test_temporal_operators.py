@@ -124,7 +124,7 @@ def test_arithmetic_with_time_quantities_and_units(results: dict) -> None:
         Time(16, 0, 0, 0),
     ]
     m, area, conc = results["QuantityArithmetic"]
-    assert (m.value, m.unit) == (Decimal("1.1"), "m")
+    assert (m.value, m.unit) == (Decimal(110), "cm")
     assert area == Quantity(6, "cm2")
     assert conc == Quantity(5, "mg/mL")
 

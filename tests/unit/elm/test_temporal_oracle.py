@@ -174,6 +174,36 @@ define "E27": Interval[1, 10] contains null
 define "E28": null during Interval[1, 10]
 define "E29": (null as Interval<Integer>) overlaps Interval[1, 10]
 define "E30": Interval[@2024-01-01T00:00:00Z, @2024-02-01T00:00:00Z) contains @2024-01-15
+define "QA1": 2 'cm' * 3 'm'
+define "QA2": 6 'cm2' / 2 'cm'
+define "QA3": 10 'mg' / 2 'mg'
+define "QA4": 1 'kg' / 1 'g'
+define "QA5": ConvertQuantity(5 'mg', 'g')
+define "QA6": ConvertQuantity(98.6 '[degF]', 'Cel')
+define "QA7": ConvertQuantity(1 'mm[Hg]', 'kPa')
+define "QA8": CanConvertQuantity(1 'mg', 'mL')
+define "QA9": ConvertQuantity(1 '[lb_av]', 'kg')
+define "QA10": 5 'mg' * 2
+define "QA11": 2 * 5 'mg'
+define "QA12": -(5 'mg')
+define "QA13": Abs(-5 'mg')
+define "QA14": 1 'L' = 1000 'mL'
+define "QA15": 1 'g/dL' = 10 'g/L'
+define "QA16": 70 'kg' / (1.75 'm' * 1.75 'm')
+define "QA17": 1 '10*3/uL' = 1 '10*9/L'
+define "QA18": 5 '%' < 0.1 '1'
+define "QA19": Round(ConvertQuantity(1 'mo', 'd').value, 4)
+define "QA20": 3 'mg' - 1 'mg'
+define "QA21": Sum({ 1 'mg', 2 'mg' })
+define "QA22": Max({ 1 'g', 2000 'mg' })
+define "QA23": 1 'g' + 1 'mg'
+define "QA24": 1 'mg' + 1 'g'
+define "QA25": Ceiling(1.5 'mg'.value)
+define "QA26": predecessor of 1 'mg'
+define "QA27": 1 'km' > 999 'm'
+define "QA28": ToString(5.0 'mg')
+define "QA29": 1 'min' = 60 's'
+define "QA30": 1 'h' = 60 minutes
 """
 
 SPEC_OVER_REFERENCE = {
@@ -194,6 +224,10 @@ SPEC_OVER_REFERENCE = {
     "B26": "expand of a single interval yields points (CQL 1.5, conformance suite); "
     "cql-execution yields unit intervals",
     "B29": "point from a unit Date interval is its point; cql-execution: null",
+    "Q6": "quantities of different units add and subtract in the finer unit (1 'kg' - 1 'g' = "
+    "999 'g'); cql-execution does so for + but, negating before choosing, not for -",
+    "QA26": "predecessor of a Quantity steps by 0.00000001 (conformance: predecessor of 1.0 'cm' "
+    "= 0.99999999 'cm'); cql-execution steps 1 'mg' by 1",
 }
 
 
