@@ -212,3 +212,38 @@ def test_the_diagram_draws_every_action_of_every_plan_definition(
             assert choices.locator("li.choice").count() == len(children)
     screenshot(page, "preview-decision-diagram")
     assert page.js_errors == []
+
+
+def test_every_scenario_renders_exactly_the_cards_the_service_returned(page, live_url):
+    """Rendering fidelity: card count, order, indicator, summary, suggestions, links, reasons."""
+    _open(page, live_url)
+    for s in _scenarios():
+        page.select_option("#scenario", s.slug)
+        page.evaluate("document.querySelector('#status').textContent = ''")
+        page.click("#call")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('HTTP')")
+        response = json.loads(page.text_content("#response-json"))
+        assert page.inner_text("#status").startswith("HTTP 200"), (s.slug, response)
+        rendered = page.eval_on_selector_all(
+            ".card",
+            """cs => cs.map(c => ({
+                uuid: c.dataset.cardUuid, indicator: c.dataset.indicator,
+                summary: c.querySelector('.summary').textContent,
+                suggestions: c.querySelectorAll('.suggestion').length,
+                links: c.querySelectorAll('ul.links a').length,
+                reasons: Math.max(0, c.querySelectorAll('.override-reason option').length - 1),
+            }))""",
+        )
+        expected = [
+            {
+                "uuid": c["uuid"],
+                "indicator": c["indicator"],
+                "summary": c["summary"],
+                "suggestions": len(c.get("suggestions", [])),
+                "links": len(c.get("links", [])),
+                "reasons": len(c.get("overrideReasons", [])),
+            }
+            for c in response["cards"]
+        ]
+        assert rendered == expected, s.slug
+    assert page.js_errors == []

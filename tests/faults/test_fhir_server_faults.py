@@ -210,4 +210,3 @@ def test_other_requests_are_answered_while_a_hook_call_waits_on_a_slow_fhir_serv
         t.join(timeout=120)
     assert health.status_code == 200 and health_elapsed < 0.5
     assert results["status"] == 412
-    assert results["elapsed"] < BUDGET_SECONDS
