@@ -63,6 +63,7 @@ def scenario_documents(now: datetime) -> list[dict]:
                 "patientId": s.patient_id,
                 "bundle": s.bundle,
                 "context": s.context,
+                "parameters": s.parameters,
                 "expectedActions": s.expected.get("actions", []),
                 "absentActions": s.expected.get("absent_actions", []),
             }

@@ -35,6 +35,7 @@ def test_the_scenarios_endpoint_serves_every_case_with_dates_materialised(dev_cl
         s = served[case.slug]
         assert (s["hook"], s["patientId"], s["rows"]) == (case.hook, case.patient_id, case.rows)
         assert s["expectedActions"] == case.expected["actions"]
+        assert s["parameters"] == case.parameters
         assert "@now" not in str(s["bundle"]) and "@today" not in str(s["bundle"])
 
 

@@ -303,7 +303,11 @@ function pickScenario() {
   $("drafts").value = s.context.draftOrders ? JSON.stringify(s.context.draftOrders, null, 2) : "";
   $("selections").value = (s.context.selections || []).join(", ");
   const expect = s.expectedActions.length ? `expected: ${s.expectedActions.join(", ")}` : "expected: no card from the rows named";
-  $("scenario-note").textContent = `${s.rows.join(", ")} · ${s.kind} · ${s.name} — ${expect}`;
+  const params = Object.keys(s.parameters || {});
+  const caveat = params.length
+    ? ` (this scenario overrides CQL parameters ${params.join(", ")}; a hook call cannot, so the service uses their defaults)`
+    : "";
+  $("scenario-note").textContent = `${s.rows.join(", ")} · ${s.kind} · ${s.name} — ${expect}${caveat}`;
 }
 
 function syncServices() {
