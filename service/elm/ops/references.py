@@ -140,6 +140,7 @@ def compile_function_ref(node: dict, c: Compiler) -> Evaluator:
         ext = c.engine.external_function(lib.name, name) if c.engine else None
         if ext is None:
             raise ElmLoadError(f"external function {lib.name}.{name} has no implementation")
+        c.not_constant()
         return _call_external(ext, args)
     c.not_constant()
     return _call(fd, args)

@@ -32,10 +32,13 @@ class ElmEngine:
         terminology: Any = None,
         *,
         strict_terminology: bool = False,
+        external_functions: dict[str, Any] | None = None,
     ) -> None:
         import service.elm.ops  # noqa: F401  (registers every operator)
 
         self.terminology = terminology
+        #: Python implementations of `external` CQL functions, by "Library.Function"
+        self.external_functions = dict(external_functions or {})
         #: value sets / code systems the ELM uses that the terminology does not hold
         self.missing_terminology: list[str] = []
         self._libraries: dict[str, LibraryRuntime] = {}
@@ -59,7 +62,12 @@ class ElmEngine:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_directory(
-        cls, directory: Path | str, terminology: Any = None, *, strict_terminology: bool = False
+        cls,
+        directory: Path | str,
+        terminology: Any = None,
+        *,
+        strict_terminology: bool = False,
+        external_functions: dict[str, Any] | None = None,
     ) -> ElmEngine:
         """Load every `*.json` ELM library in `directory` (not recursive)."""
         paths = sorted(Path(directory).glob("*.json"))
@@ -71,15 +79,31 @@ class ElmEngine:
                 elms.append(json.loads(p.read_text(encoding="utf-8")))
             except (OSError, ValueError) as exc:
                 raise ElmLoadError(f"{p}: cannot read ELM JSON: {exc}") from exc
-        return cls(elms, terminology=terminology, strict_terminology=strict_terminology)
+        return cls(
+            elms,
+            terminology=terminology,
+            strict_terminology=strict_terminology,
+            external_functions=external_functions,
+        )
 
     @classmethod
     def from_libraries(
-        cls, libraries: Iterable[dict], terminology: Any = None, *, strict_terminology: bool = False
+        cls,
+        libraries: Iterable[dict],
+        terminology: Any = None,
+        *,
+        strict_terminology: bool = False,
+        external_functions: dict[str, Any] | None = None,
     ) -> ElmEngine:
         """Load ELM JSON dicts (e.g. straight from the translator). With `strict_terminology`,
-        a value set or code system the ELM uses but the terminology lacks is a load error."""
-        return cls(list(libraries), terminology=terminology, strict_terminology=strict_terminology)
+        a value set or code system the ELM uses but the terminology lacks is a load error;
+        `external_functions` implements `external` CQL functions ("Lib.Name": callable)."""
+        return cls(
+            list(libraries),
+            terminology=terminology,
+            strict_terminology=strict_terminology,
+            external_functions=external_functions,
+        )
 
     def _link(self, lib: LibraryRuntime) -> None:
         for inc in lib.include_defs:
@@ -132,8 +156,9 @@ class ElmEngine:
         return None
 
     def external_function(self, library: str, name: str) -> Any:
-        """Python implementation of an `external` CQL function (none are registered)."""
-        return None
+        """Python implementation of an `external` CQL function ("Library.Function" key of
+        `external_functions`; called with the evaluated arguments), or None."""
+        return self.external_functions.get(f"{library}.{name}")
 
     # -- introspection ---------------------------------------------------------------------
     @property

@@ -116,3 +116,50 @@ def test_an_include_of_another_version_fails_at_load_time(translate) -> None:
     common["library"]["identifier"]["version"] = "2.0"
     with pytest.raises(ElmLoadError, match=r"version '1\.0' is not loaded"):
         ElmEngine.from_libraries([common, main])
+
+
+def _external_library() -> dict:
+    fn = {
+        "type": "FunctionDef",
+        "name": "Shout",
+        "external": True,
+        "operand": [
+            {
+                "name": "s",
+                "operandTypeSpecifier": {
+                    "type": "NamedTypeSpecifier",
+                    "name": "{urn:hl7-org:elm-types:r1}String",
+                },
+            }
+        ],
+    }
+    call = {
+        "type": "FunctionRef",
+        "name": "Shout",
+        "operand": [
+            {
+                "type": "Literal",
+                "valueType": "{urn:hl7-org:elm-types:r1}String",
+                "value": "hi",
+                "resultTypeName": "{urn:hl7-org:elm-types:r1}String",
+            }
+        ],
+    }
+    return {
+        "library": {
+            "identifier": {"id": "Ext"},
+            "statements": {"def": [fn, {"name": "Loud", "context": "Patient", "expression": call}]},
+        }
+    }
+
+
+def test_external_functions_are_python_callables_registered_by_qualified_name() -> None:
+    engine = ElmEngine.from_libraries(
+        [_external_library()], external_functions={"Ext.Shout": lambda s: s.upper() + "!"}
+    )
+    assert engine.evaluate("Ext") == {"Loud": "HI!"}
+
+
+def test_an_external_function_without_implementation_fails_at_load_time() -> None:
+    with pytest.raises(ElmLoadError, match=r"Ext\.Shout"):
+        ElmEngine.from_libraries([_external_library()])
