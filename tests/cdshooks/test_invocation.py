@@ -357,3 +357,29 @@ def test_context_and_prefetch_must_be_json_objects(client, auth):
     body = patient_view(full_prefetch())
     body["context"] = "patient p1"
     assert_400(call(client, auth, body), "context")
+
+
+def test_large_bodies_are_read_whole_and_oversized_chunked_bodies_refused_over_http(make_app, ehr):
+    import requests
+
+    from tests.support.live import LiveServer
+
+    app = make_app(max_request_bytes=400_000)
+    observations = [pain(1, f"o{i}") for i in range(1500)] + [pain(8, "severe")]
+    body = json.dumps(patient_view(full_prefetch(*observations))).encode()
+    assert 200_000 < len(body) < 400_000
+    with LiveServer(app) as live:
+        url = live.url + PATH
+
+        def post(data):
+            headers = {
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {ehr.token(url)}",
+            }
+            return requests.post(url, data=data, headers=headers, timeout=30)
+
+        whole = post(body)
+        assert whole.status_code == 200 and whole.json()["cards"][0]["indicator"] == "critical"
+        chunked = post(iter([body, body]))  # no Content-Length, over the limit
+        assert chunked.status_code == 413
+        assert chunked.json()["resourceType"] == "OperationOutcome"
