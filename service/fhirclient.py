@@ -176,6 +176,10 @@ class FhirSession:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def abandon(self) -> None:
+        """Give up: requests in flight stop at their next read, no new request is made."""
+        self.deadline = float("-inf")
+
     def url_for(self, relative: str) -> str:
         return urljoin(self.base + "/", relative.lstrip("/"))
 

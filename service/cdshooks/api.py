@@ -68,6 +68,10 @@ class LazyFhir:
     def remaining(self) -> float:
         return self.session().remaining()
 
+    def abandon(self) -> None:
+        if self._session is not None:
+            self._session.abandon()
+
     def fetch(self, query: str) -> list[dict]:
         self.runtime.metrics.inc("cds_prefetch_fetches_total")
         return self.session().fetch(query)

@@ -180,6 +180,7 @@ def _run(tasks: dict[str, Callable[[], list[dict]]], fhir) -> dict[str, list[dic
     futures = {fhir.pool.submit(task): key for key, task in tasks.items()}
     results: dict[str, list[dict]] = {}
     pending = set(futures)
+    failed = True
     try:
         while pending:
             done, pending = wait(
@@ -194,7 +195,10 @@ def _run(tasks: dict[str, Callable[[], list[dict]]], fhir) -> dict[str, list[dic
                     results[futures[f]] = f.result()
                 except (FhirFetchError, FhirAccessDenied) as e:
                     raise DataUnavailable([futures[f]], str(e)) from None
+        failed = False
     finally:
-        for f in pending:
-            f.cancel()
+        if failed:  # stop the fetches still running: no new requests or pages once we gave up
+            fhir.abandon()
+            for f in pending:
+                f.cancel()
     return results
