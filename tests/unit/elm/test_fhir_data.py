@@ -47,6 +47,9 @@ define "BirthDateExtensions": Patient.birthDate.extension E return E.url.value
 define "ByIssued": [Observation] O sort by issued
 define "ByEffectiveDesc": [Observation] O sort by (effective as dateTime) desc
 define "IssuedSorted": [Observation] O return O.issued sort asc
+define "WithEncounter": [Observation] O with [Encounter] E such that E.id = O.encounter.reference
+  return O.id
+define "WithAll": [Observation] O with [Encounter] E such that true return O.id
 """
 
 PAIN_VS = {
@@ -244,6 +247,34 @@ def test_cli_evaluates_a_library_and_prints_json(elm, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"Age": 44, "Final": ["o1"]}
+
+
+class CountingData(PatientData):
+    """Counts how often each resource type is read (to observe memoisation)."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, resources: list[dict]) -> None:
+        super().__init__(resources)
+        self.reads: dict[str, int] = {}
+
+    def resources(self, resource_type: str) -> list[dict]:
+        self.reads[resource_type] = self.reads.get(resource_type, 0) + 1
+        return super().resources(resource_type)
+
+
+def test_retrieves_in_with_clauses_run_once_per_evaluation_not_per_row(
+    engine: ElmEngine,
+) -> None:
+    obs = [
+        {"resourceType": "Observation", "id": f"o{i}", "encounter": {"reference": "e1"}}
+        for i in range(5)
+    ]
+    data = CountingData([{"resourceType": "Encounter", "id": "e1"}, *obs])
+    got = engine.evaluate("FhirSpec", ["WithEncounter", "WithAll"], data=data, now=NOW)
+    assert got["WithEncounter"] == [f"o{i}" for i in range(5)]
+    assert got["WithAll"] == got["WithEncounter"]
+    assert data.reads["Encounter"] == 2  # one per definition, not one per observation
 
 
 def _int(v: int) -> dict:
