@@ -52,6 +52,9 @@ async function libraryManager(libDir) {
 // ---------------------------------------------------------------- canonical form
 const DECIMAL_PLACES = 8;
 function canonicalNumber(n) {
+  // CQL has no NaN: cql-execution yields it for arithmetic on uncertainties (Avg of
+  // `days between` partial dates), where our engine answers null (unknown).
+  if (typeof n === "number" && Number.isNaN(n)) return null;
   if (typeof n !== "number" || !Number.isFinite(n)) return n == null ? null : String(n);
   if (Number.isInteger(n)) return n;
   return Number(n.toFixed(DECIMAL_PLACES));

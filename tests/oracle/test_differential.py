@@ -12,6 +12,7 @@ from tests.oracle.bundles import (
     all_patients,
     make_bundle,
     observation,
+    procedure,
     rich_patient,
     sparse_patient,
 )
@@ -118,4 +119,22 @@ def test_fractional_durations_added_to_dates(oracle, probe_elm):
         now=NOW,
         terminology=TERMINOLOGY,
         known_differences={"Day Quantities In Days": gap},
+    )
+
+
+def test_months_between_an_offset_datetime_and_today(oracle, probe_elm):
+    # Found by test_random_records.py: "Last Dilation" 1940-01-01T00:00:00-05:00 and Today()
+    # (a Date, so a DateTime of day precision): cql-execution answers [1015, 1016] months.
+    record = make_bundle(
+        {"resourceType": "Patient", "id": "offset", "birthDate": "1940"},
+        procedure("p0", {"performedDateTime": "1940-01-01T00:00:00-05:00"}),
+    )
+    gap = "ours: months between an offset DateTime and a day-precision Today() is one number"
+    oracle.compare(
+        probe_elm,
+        "OracleProbe",
+        record,
+        now=NOW,
+        terminology=TERMINOLOGY,
+        known_differences={"Months Since Last Dilation": gap},
     )

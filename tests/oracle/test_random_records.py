@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from benchmarks.engine_bench import BENCH_ELM
+from benchmarks.engine_bench import TERMINOLOGY as BENCH_TERMINOLOGY
 from tests.oracle.bundles import UCUM, condition, observation, procedure
 
 pytestmark = [pytest.mark.slow, pytest.mark.oracle]
@@ -136,6 +138,14 @@ def records(draw) -> dict:
     }
 
 
+# Differences pinned strictly in test_differential.py; tolerated here when a record hits them.
+TOLERATED = {
+    "Months Since Last Dilation": "months between a DateTime with an offset and Today(): "
+    "cql-execution answers an uncertainty, ours one number "
+    "(test_differential.py::test_months_between_an_offset_datetime_and_today)",
+}
+
+
 @settings(
     max_examples=int(os.environ.get("ORACLE_EXAMPLES", "40")),
     derandomize=True,
@@ -146,4 +156,15 @@ def records(draw) -> dict:
 def test_both_engines_agree_on_random_records(oracle, probe_elm, record):
     note(json.dumps(record))
     for library in ("OracleProbe", "FHIRHelpersProbe"):
-        oracle.compare(probe_elm, library, record, now=NOW, terminology=TERMINOLOGY)
+        oracle.compare(
+            probe_elm,
+            library,
+            record,
+            now=NOW,
+            terminology=TERMINOLOGY,
+            known_differences=TOLERATED,
+            strict=False,
+        )
+    oracle.compare(
+        [BENCH_ELM, probe_elm], "DilationBench", record, now=NOW, terminology=BENCH_TERMINOLOGY
+    )
