@@ -204,6 +204,42 @@ define "QA27": 1 'km' > 999 'm'
 define "QA28": ToString(5.0 'mg')
 define "QA29": 1 'min' = 60 's'
 define "QA30": 1 'h' = 60 minutes
+define "P": Interval[@2024-01-10T10:00:00Z, @2024-01-20T10:00:00Z]
+define "Q": Interval[@2024-01-15T00:00:00Z, null]
+define "R": Interval[@2024-01-21, @2024-02-01]
+define "TP1": "P" starts within 3 days of start of "Q"
+define "TP2": "P" ends 1 day or less before start of "Q"
+define "TP3": "P" overlaps day of "Q"
+define "TP4": "P" during "Q"
+define "TP5": "Q" starts after start of "P"
+define "TP6": start of "P" 5 days or more before start of "Q"
+define "TP7": end of "P" within 1 day of ToDateTime(start of "R")
+define "TP8": "P" includes @2024-01-15T00:00:00Z
+define "TP9": "Q" contains Now()
+define "TP10": "P" ends before start of "Q"
+define "TP11": "P" overlaps after "Q"
+define "TP12": "P" meets before Interval[@2024-01-20T10:00:00.001Z, @2024-01-25T00:00:00Z]
+define "TP13": Interval[@2024-01-01, @2024-01-31] same as Interval[@2024-01-01, @2024-01-31]
+define "TP14": @2024-01-15 in month of Interval[@2024-01-01, @2024-03-01]
+define "TP15": "P"
+  starts 2 days before start of Interval[@2024-01-12T10:00:00Z, @2024-02-01T00:00:00Z]
+define "TP16": @2024-01-15T10:00:00Z 5 days or less after @2024-01-12T10:00:00Z
+define "TP18": "P" properly includes "P"
+define "TP19": Interval[@2024-01-01, null] overlaps Interval[@2023-01-01, @2023-06-01]
+define "TP20": Interval(null, @2024-01-01] overlaps Interval[@2023-01-01, @2023-06-01]
+define "TP21": end of Interval[@2024-01-01T00:00:00Z, null]
+define "TP22": Interval[@2024-01-01T00:00:00Z, @2024-01-02T00:00:00Z)
+  ends Interval[@2023-01-01T00:00:00Z, @2024-01-02T00:00:00Z)
+define "TP23": Interval[@2024-01-01, @2024-01-31]
+  overlaps Interval[@2024-01-31T12:00:00Z, @2024-02-10T00:00:00Z]
+define "TP24": Interval[@2024-01-01, @2024-01-31] before @2024-02-01
+define "TP25": Interval[@2024-01-01, @2024-01-31] on or before @2024-01-31
+define "TP26": Now() - 30 days during Interval[Now() - 1 year, Now()]
+define "TP27": Today() in Interval[Today() - 1 month, Today()]
+define "TP28": Interval[Today(), null) contains Today() + 100 years
+define "TP29": Interval[DateTime(2024), DateTime(2025)]
+  overlaps Interval[DateTime(2024, 6), DateTime(2024, 7)]
+define "TP30": Interval[DateTime(2024), DateTime(2025)] includes DateTime(2024, 6)
 """
 
 SPEC_OVER_REFERENCE = {
@@ -226,6 +262,10 @@ SPEC_OVER_REFERENCE = {
     "B29": "point from a unit Date interval is its point; cql-execution: null",
     "Q6": "quantities of different units add and subtract in the finer unit (1 'kg' - 1 'g' = "
     "999 'g'); cql-execution does so for + but, negating before choosing, not for -",
+    "TP12": "the successor of a second-precision DateTime is one second later, so it does not "
+    "meet a start at millisecond .001; cql-execution takes the missing millisecond as 0",
+    "TP21": "the maximum DateTime ending an interval with a null closed end carries no offset; "
+    "cql-execution gives it the evaluation offset",
     "QA26": "predecessor of a Quantity steps by 0.00000001 (conformance: predecessor of 1.0 'cm' "
     "= 0.99999999 'cm'); cql-execution steps 1 'mg' by 1",
 }
