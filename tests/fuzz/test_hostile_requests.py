@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import time
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import create_app
+from service.preview.records import prefetch_for
 from tests.fuzz.conftest import GENERATED
 from tests.support.fhir_server import FhirTestServer
 from tests.support.live import LiveServer
@@ -239,3 +241,26 @@ def test_the_token_never_follows_a_next_link_to_another_origin(fuzz_app):
         assert resp.status_code in (200, 412)
         assert srv.requests, "the allowed server was asked"
         assert other.requests == []
+
+
+def test_the_largest_accepted_record_is_answered_within_seconds(fuzz_app):
+    """A body just under the default 5 MB limit, all of it matching the logic's value sets."""
+    settings = dataclasses.replace(fuzz_app.extensions["cds"].settings, max_request_bytes=5 << 20)
+    app = create_app(settings)
+    client = app.test_client()
+    descriptor = next(d for d in app.extensions["cds"].discovery["services"] if d["id"] == SERVICE)
+    condition = {
+        "resourceType": "Condition",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "K62.4"}]},
+        "onsetDateTime": "2026-01-01",
+    }
+    record = [{"resourceType": "Patient", "id": "p1"}]
+    record += [{**condition, "id": f"c{i}"} for i in range(20_000)]
+    raw = json.dumps(patient_view(prefetch=prefetch_for(descriptor, record)))
+    assert 4 << 20 < len(raw) < 5 << 20
+    started = time.monotonic()
+    resp = client.post(HOOK, data=raw, content_type="application/json")
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
