@@ -36,8 +36,12 @@ def equal(a: Any, b: Any) -> bool | None:
     if a is None or b is None:
         return None
     ta = type(a)
-    if ta is type(b) and (ta is int or ta is str or ta is bool):
-        return a == b
+    if ta is type(b):
+        if ta is int or ta is str or ta is bool or ta is Decimal:
+            return a == b
+        fn = getattr(ta, "cql_equal", None)
+        if fn is not None:
+            return fn(a, b)
     if isinstance(a, str) or isinstance(b, str):
         return isinstance(a, str) and isinstance(b, str) and a == b
     if isinstance(a, bool) or isinstance(b, bool):
