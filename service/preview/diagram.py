@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 BASE = "https://dilation-cds.org/fhir"
 EXT_RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
 EXT_EVIDENCE = f"{BASE}/StructureDefinition/evidence-expression"
+EXT_SYSTEM_ACTION = f"{BASE}/StructureDefinition/system-action"
 EXT_STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRecommendation"
 EXT_QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
 INDICATOR = {"stat": "critical", "urgent": "warning", "asap": "warning", "routine": "info"}
@@ -46,6 +47,7 @@ class Outcome:
     source: str | None
     selection: str | None
     choices: list[Choice] = field(default_factory=list)
+    system_action: bool = False  # applied by the EHR without a card (CDS Hooks systemActions)
 
 
 @dataclass
@@ -146,6 +148,7 @@ def build_diagram(kb, plan: dict) -> Diagram:
                 source=(docs[0].get("display") or docs[0].get("url")) if docs else None,
                 selection=action.get("selectionBehavior"),
                 choices=choices,
+                system_action=any(e.get("valueBoolean") for e in _ext(action, EXT_SYSTEM_ACTION)),
             )
         )
     outcomes.sort(key=lambda o: PRIORITY_ORDER.get(o.priority, 9))

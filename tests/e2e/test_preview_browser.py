@@ -246,4 +246,6 @@ def test_every_scenario_renders_exactly_the_cards_the_service_returned(page, liv
             for c in response["cards"]
         ]
         assert rendered == expected, s.slug
+        shown = page.locator("#system-actions li").count()
+        assert shown == len(response.get("systemActions", [])), s.slug
     assert page.js_errors == []

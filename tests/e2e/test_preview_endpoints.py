@@ -104,6 +104,12 @@ def test_the_diagram_is_drawn_from_whatever_content_is_loaded(tmp_path):
     plan["action"][0]["title"] = "<b>escaped</b> escalation"
     plan["action"][0]["priority"] = "stat"
     plan["action"][0]["action"] = [{"title": "Refer", "definitionCanonical": "https://x/AD/none"}]
+    plan["action"][1]["extension"] = [
+        {
+            "url": "https://dilation-cds.org/fhir/StructureDefinition/system-action",
+            "valueBoolean": True,
+        }
+    ]
     app = create_app(
         Settings(auth_enabled=False, sqlite_path=tmp_path / "c.sqlite3", log_level="WARNING"),
         knowledge=FixtureKnowledgeBase([plan]),
@@ -116,6 +122,8 @@ def test_the_diagram_is_drawn_from_whatever_content_is_loaded(tmp_path):
     assert [o.id for o in diagram.outcomes] == ["escalate-severe-pain", "home-program"]
     assert diagram.outcomes[0].indicator == "critical"
     assert diagram.outcomes[0].choices[0].proposes == "https://x/AD/none"  # unresolved: shown as is
+    assert [o.system_action for o in diagram.outcomes] == [False, True]
+    assert html.count("system action (no card)") == 1
 
 
 def test_cql_definitions_are_cut_at_the_next_definition():

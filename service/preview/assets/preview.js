@@ -285,6 +285,12 @@ async function callService() {
   const cards = data.cards || [];
   $("card-count").textContent = `(${cards.length})`;
   cards.forEach((c) => $("cards").append(renderCard(c, evidence[c.summary])));
+  const systemActions = data.systemActions || [];
+  $("system-actions-panel").hidden = !systemActions.length;
+  $("system-actions").replaceChildren(...systemActions.map((a) => el("li", {},
+    `${a.type}: ${a.description}`,
+    a.resource ? ` — ${a.resource.resourceType}${a.resource.id ? "/" + a.resource.id : ""}` : "",
+    a.resourceId ? ` — ${a.resourceId}` : "")));
   if (!cards.length) $("cards").append(el("p", { class: "hint" }, "No card: the guideline has nothing to say for this patient in this hook."));
   setStatus(`HTTP ${resp.status} in ${ms} ms: ${cards.length} card(s)`);
 }
