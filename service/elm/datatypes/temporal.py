@@ -546,11 +546,11 @@ class DateTime(_Temporal):
             return self
         if len(self.parts) <= HOUR:
             return DateTime._make(self.parts, tz)
-        d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=int((tz - self.tz) * 60))
-        f = _from_py(d)
-        if not 1 <= f[0] <= 9999:  # pragma: no cover - datetime would have raised
-            raise TemporalError("timezone conversion out of range")
-        return DateTime._make(tuple(f[: len(self.parts)]), tz)
+        try:
+            d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=int((tz - self.tz) * 60))
+        except OverflowError as exc:
+            raise TemporalError("timezone conversion out of range") from exc
+        return DateTime._make(tuple(_from_py(d)[: len(self.parts)]), tz)
 
     def _utc_key(self) -> tuple:
         """Components at offset 0 (cached; only for values with an hour and an offset)."""
@@ -564,10 +564,14 @@ class DateTime(_Temporal):
             ta, tb = self.tz, other.tz
             if ta is tb or ta is None or tb is None or ta == tb:
                 ka, kb = self._key, other._key
-            elif len(self.parts) > HOUR and len(other.parts) > HOUR:
-                ka, kb = self._utc_key(), other._utc_key()
             else:
-                ka, kb = self._key, other.to_offset(ta)._key
+                try:
+                    if len(self.parts) > HOUR and len(other.parts) > HOUR:
+                        ka, kb = self._utc_key(), other._utc_key()
+                    else:
+                        ka, kb = self._key, other.to_offset(ta)._key
+                except TemporalError:  # at the edges of year 1/9999: compare local fields
+                    ka, kb = self._key, other._key
         elif type(other) is Date:
             ka, kb = self._key, other._key
         else:
@@ -618,7 +622,10 @@ class DateTime(_Temporal):
         lo, hi = other._bounds(unit)
         if normalise and self.tz is not None and other.tz is not None and other.tz != self.tz:
             shift = _dt.timedelta(minutes=int((self.tz - other.tz) * 60))
-            lo, hi = lo + shift, hi + shift
+            try:
+                lo, hi = lo + shift, hi + shift
+            except OverflowError as exc:
+                raise TemporalError("timezone conversion out of range") from exc
         return lo, hi
 
     # -- conversions ------------------------------------------------------------------------------
