@@ -88,7 +88,9 @@ class KnowledgeBase:
                 r for r in resources if r["resourceType"] in ("ValueSet", "CodeSystem")
             )
             engine = ElmEngine.from_libraries(
-                [lib.elm for lib in libraries.values()], terminology=terminology
+                [lib.elm for lib in libraries.values()],
+                terminology=terminology,
+                strict_terminology=True,  # a value set the CQL names but we lack fails start-up
             )
         except ElmError as exc:
             raise KnowledgeError(f"cannot compile the CQL content: {exc}") from exc

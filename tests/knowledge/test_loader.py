@@ -161,3 +161,10 @@ def test_a_dynamic_value_path_the_resource_type_lacks_stops_the_start_up(tree):
     edit(content / "ActivityDefinition-demo-home-program.json", typo)
     with pytest.raises(KnowledgeError, match="quantityQuantty"):
         KnowledgeBase.load(content_dir=content, cql_dir=cql)
+
+
+def test_a_value_set_the_cql_names_but_the_content_lacks_stops_the_start_up(tree):
+    content, cql = tree
+    (content / "ValueSet-demo-anal-stenosis.json").unlink()
+    with pytest.raises(KnowledgeError, match="demo-anal-stenosis"):
+        KnowledgeBase.load(content_dir=content, cql_dir=cql)
