@@ -453,6 +453,11 @@ def _tz(s: str | None) -> Decimal | None:
     return sign * (Decimal(hours) + Decimal(minutes) / 60)
 
 
+def _minutes(hours: Decimal) -> int:
+    """An offset in hours as whole minutes (rounded: 1/3 hour is 20 minutes)."""
+    return int((hours * 60).to_integral_value())
+
+
 def _fmt_tz(tz: Decimal) -> str:
     sign = "-" if tz < 0 else "+"
     total = int((abs(tz) * 60).to_integral_value())
@@ -534,7 +539,7 @@ class DateTime(_Temporal):
         d = _to_py(_min_fields(self.parts, 0))
         if self.tz is None:
             return d
-        return d.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=int(self.tz * 60))))
+        return d.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=_minutes(self.tz))))
 
     def _ident(self) -> tuple:
         return (self.parts, self.tz)
@@ -547,7 +552,7 @@ class DateTime(_Temporal):
         if len(self.parts) <= HOUR:
             return DateTime._make(self.parts, tz)
         try:
-            d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=int((tz - self.tz) * 60))
+            d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=_minutes(tz - self.tz))
         except OverflowError as exc:
             raise TemporalError("timezone conversion out of range") from exc
         return DateTime._make(tuple(_from_py(d)[: len(self.parts)]), tz)
@@ -621,7 +626,7 @@ class DateTime(_Temporal):
             other = other.to_datetime(self.tz)
         lo, hi = other._bounds(unit)
         if normalise and self.tz is not None and other.tz is not None and other.tz != self.tz:
-            shift = _dt.timedelta(minutes=int((self.tz - other.tz) * 60))
+            shift = _dt.timedelta(minutes=_minutes(self.tz - other.tz))
             try:
                 lo, hi = lo + shift, hi + shift
             except OverflowError as exc:
