@@ -17,6 +17,7 @@ compares points at that precision.
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -33,16 +34,19 @@ from service.elm.datatypes.numbers import (
 )
 from service.elm.datatypes.quantity import Quantity
 from service.elm.datatypes.temporal import (
+    DAY,
     MAX_DATE,
     MAX_DATETIME,
     MAX_TIME,
     MIN_DATE,
     MIN_DATETIME,
     MIN_TIME,
+    WEEK,
     Date,
     DateTime,
     Time,
     _Temporal,
+    unit_index,
 )
 from service.elm.errors import CqlError
 
@@ -607,15 +611,11 @@ def collapse(intervals: list | None, per: Any = None) -> list | None:
 
 
 def _per_precision(per: Any) -> int | None:
-    from service.elm.datatypes.temporal import DAY, WEEK, unit_index
-
     u = unit_index(getattr(per, "unit", None))
     return DAY if u == WEEK else u
 
 
 def _sort_key_factory() -> Any:
-    import functools
-
     def cmp(a: Interval, b: Interval) -> int:
         c = pcmp(a.start_range()[0], b.start_range()[0])
         if c is None or c == 0:
@@ -683,15 +683,13 @@ def _expand_quantity(s: Quantity, e: Quantity, per: Quantity) -> list[Interval]:
 
 
 def _expand_temporal(s: Any, e: Any, per: Any) -> list[Interval]:
-    from service.elm.datatypes.temporal import WEEK, unit_index
-
     if per is None:
         prec = s.precision
         per = Quantity(1, ("year", "month", "day", "hour", "minute", "second", "millisecond")[prec])
     u = unit_index(per.unit)
     if u is None:
         return []
-    prec = 2 if u == WEEK else u
+    prec = DAY if u == WEEK else u
     if prec < s._base:
         return []
     if s.precision < prec or e.precision < prec:

@@ -84,10 +84,6 @@ def unit_index(unit: str | None) -> int | None:
     return _UNIT_INDEX.get(unit) if unit in _UNIT_INDEX else _UNIT_INDEX.get(unit.lower())
 
 
-def is_time_unit(unit: str | None) -> bool:
-    return unit_index(unit) is not None
-
-
 _MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
