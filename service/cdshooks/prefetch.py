@@ -112,7 +112,7 @@ def resolve(
     for key in templates:  # template order: deterministic input to the logic
         for r in found.get(key, ()):
             rid = r.get("id")
-            if rid is not None:
+            if isinstance(rid, str):
                 k = (r.get("resourceType"), rid)
                 if k in seen:
                     continue

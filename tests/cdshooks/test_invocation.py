@@ -383,3 +383,10 @@ def test_large_bodies_are_read_whole_and_oversized_chunked_bodies_refused_over_h
         chunked = post(iter([body, body]))  # no Content-Length, over the limit
         assert chunked.status_code == 413
         assert chunked.json()["resourceType"] == "OperationOutcome"
+
+
+def test_resources_with_malformed_ids_do_not_break_the_call(client, auth):
+    odd = {"resourceType": "Observation", "id": ["not", "a", "string"], "valueInteger": 9}
+    resp = call(client, auth, patient_view(full_prefetch(odd, pain(2))))
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"][0]["indicator"] == "critical"
