@@ -401,6 +401,8 @@ def main(argv=None) -> int:
             kib = len(body) / 1024
             print(f"hook: POST {path}  prefetch resources: {count}  {kib:.1f} KiB  cards: {cards}")
             workers = os.environ.get("WEB_CONCURRENCY") or os.cpu_count() + 1
+            load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"load average (1/5/15 min) before: {load} (other work skews results)")
             generator = "wrk" if use_wrk else "python threads"
             print(
                 f"workers: {workers}  auth: {args.auth}  generator: {generator}  "
@@ -431,6 +433,9 @@ def main(argv=None) -> int:
                 f"{m['p95_ms']:>8.2f} | {m['p99_ms']:>8.2f} | {m['errors']:>6}"
             )
         print(f"{'':>4} | ratio hook/floor throughput: {r['ratio']:.1%}")
+    print(
+        f"\nload average (1/5/15 min) at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     ok = True
     at = next((r for r in results if r["hook"]["concurrency"] == TARGET_LEVEL), None)
     if at:
