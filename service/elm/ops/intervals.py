@@ -154,14 +154,14 @@ def contains_(x: Any, y: Any, p: int | None) -> bool | None:
 
 
 def in_(x: Any, y: Any, p: int | None) -> bool | None:
-    if isinstance(x, Interval):  # the translator sometimes writes `during` of intervals as In
-        return iv.includes(y, x, p)
     if isinstance(y, list):
         if isinstance(x, list) and not _has_lists(y):
             return lists.list_included_in(x, y)
         if x is None:
             return _null_in(y)
         return lists.list_in(x, y)
+    if isinstance(x, Interval):  # the translator sometimes writes `during` of intervals as In
+        return iv.includes(y, x, p)
     return iv.contains(y, x, p)
 
 

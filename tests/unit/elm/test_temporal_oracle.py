@@ -240,6 +240,29 @@ define "TP28": Interval[Today(), null) contains Today() + 100 years
 define "TP29": Interval[DateTime(2024), DateTime(2025)]
   overlaps Interval[DateTime(2024, 6), DateTime(2024, 7)]
 define "TP30": Interval[DateTime(2024), DateTime(2025)] includes DateTime(2024, 6)
+define "L1": { Interval[1, 2], Interval[3, 4] } contains Interval[1, 2]
+define "L2": Interval[1, 2] in { Interval[1, 2] }
+define "L3": { Interval[1, 2] } union { Interval[1, 2], Interval[5, 6] }
+define "L4": { @2024-01-01, @2024-01-02 } intersect { @2024-01-02 }
+define "L5": { 1 'g', 1000 'mg' } except { 1 'g' }
+define "L6": distinct { Interval[1, 2], Interval[1, 2] }
+define "L7": { DateTime(2024, 1), DateTime(2024, 1, 1) } contains DateTime(2024, 1)
+define "L8": { 1 'g' } contains 1000 'mg'
+define "UB1": (months between DateTime(2024) and @2024-09-01) = 8
+define "UB2": (months between DateTime(2024) and @2024-09-01) > 20
+define "UB3": (months between DateTime(2024) and @2024-09-01) in Interval[0, 20]
+define "UB4": Max({ months between DateTime(2024) and @2024-09-01, 3 })
+define "UB5": (years between DateTime(2020) and DateTime(2024)) * 2
+define "UB6": difference in years between DateTime(2020) and @2024-09-01
+define "UB7": (days between @2024-01-01 and DateTime(2024, 2)) < 60
+define "V1": Interval[1, 10] overlaps Interval[null as Integer, 0]
+define "V2": Interval[5, 10] includes Interval[null as Integer, 7]
+define "V3": Interval(null as Integer, 10] starts Interval[1, 20]
+define "V4": Interval[1, null as Integer] ends Interval[0, 20]
+define "V5": Interval[1, 10] union Interval[5, null as Integer]
+define "V6": Interval[1, 10] intersect Interval(null as Integer, 5]
+define "V7": Interval[1, 10] except Interval[5, null as Integer]
+define "V8": collapse { Interval[1, 5], Interval[3, null as Integer] }
 """
 
 SPEC_OVER_REFERENCE = {
@@ -266,6 +289,10 @@ SPEC_OVER_REFERENCE = {
     "meet a start at millisecond .001; cql-execution takes the missing millisecond as 0",
     "TP21": "the maximum DateTime ending an interval with a null closed end carries no offset; "
     "cql-execution gives it the evaluation offset",
+    "V4": "a closed null end of a known point type is unbounded (the maximum Integer), so it "
+    "does not end at 20: false; cql-execution: null",
+    "V6": "intersecting with an unknown start leaves the start unknown (null, open); "
+    "cql-execution writes an Uncertainty as the bound",
     "QA26": "predecessor of a Quantity steps by 0.00000001 (conformance: predecessor of 1.0 'cm' "
     "= 0.99999999 'cm'); cql-execution steps 1 'mg' by 1",
 }
