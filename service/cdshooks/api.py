@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from service.cdshooks.cards import CardContext, build_response
 from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services
@@ -193,6 +194,9 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
             return resp
         except ApiError as e:
             audit["status"] = e.status
+            raise
+        except HTTPException as e:  # e.g. 413 raised while reading the body
+            audit["status"] = e.code or 500
             raise
         finally:
             elapsed = time.perf_counter() - started
