@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from service.elm import semantics
-from service.elm.compiler import Compiler, Evaluator, constant, spec_name
+from service.elm.compiler import Compiler, Evaluator, constant, is_constant, spec_name
 from service.elm.datatypes import interval as iv
 from service.elm.datatypes.interval import Interval
 from service.elm.ops import lists
@@ -48,6 +48,11 @@ def compile_interval(node: dict, c: Compiler) -> Evaluator:
     low_closed = bool(node.get("lowClosed", True))
     high_closed = bool(node.get("highClosed", True))
     point_type = _point_type(node)
+    # An interval written with its bounds in the CQL (`Interval[5, 5)`) whose low bound is
+    # above its high bound is the error CQL specifies. Intervals built from data (a FHIR
+    # Period with its end before its start) are kept as they are, as cql-execution does, so
+    # one malformed record does not fail the whole evaluation.
+    check = is_constant(low) and is_constant(high)
 
     def interval(ctx: Any) -> Interval:
         lc = low_closed if lce is None else bool(lce(ctx))
@@ -55,7 +60,7 @@ def compile_interval(node: dict, c: Compiler) -> Evaluator:
         lo = low(ctx)
         hi = high(ctx)
         i = Interval(lo, hi, lc, hc, point_type)
-        if lo is not None and hi is not None:
+        if check and lo is not None and hi is not None:
             s, e = i.start(), i.end()
             c_ = semantics.compare(s, e)
             if c_ is not None and c_ > 0:

@@ -44,6 +44,7 @@ define "QuantityArithmetic": { 1 'm' + 10 'cm', 2 'cm' * 3 'cm', 10 'mg' / 2 'mL
 define "IntervalSelector": Interval[1, 10)
 define "BadInterval": Interval[5, 5)
 define "BadMonth": DateTime(2014, 13)
+define "ReversedFromData": Interval[Today(), Today() - 1 day]
 define "ListUnion": { 1, 2 } union { 2, 3 }
 define "IntervalUnion": Interval[1, 5] union Interval[4, 8]
 define "ListExcept": { 1, 2, 3 } except { 2 }
@@ -168,6 +169,11 @@ def test_literal_fractions_of_a_second_keep_their_place_value(results: dict) -> 
     assert results["Fractions"] == [Time(10, 0, 0, 500), Time(10, 0, 0, 50), Time(23, 59, 59, 100)]
     assert results["DateTimeFraction"] == DateTime(2020, 1, 1, 10, 0, 0, 50, 0)
     assert results["SelectorMillisecond"] == Time(10, 0, 0, 5)
+
+
+def test_reversed_bounds_from_data_are_kept(results: dict) -> None:
+    reversed_ = results["ReversedFromData"]
+    assert (reversed_.low, reversed_.high) == (Date(2024, 5, 6), Date(2024, 5, 5))
 
 
 def test_invalid_components_are_run_time_errors(engine: ElmEngine) -> None:
