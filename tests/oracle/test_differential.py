@@ -138,3 +138,54 @@ def test_months_between_an_offset_datetime_and_today(oracle, probe_elm):
         terminology=TERMINOLOGY,
         known_differences={"Months Since Last Dilation": gap},
     )
+
+
+def test_an_uncertain_age_at_the_threshold_is_compared_by_its_bounds(oracle):
+    # Found by test_random_records.py: birthDate '2005' on 2024-09-01 gives AgeInYears()
+    # = [18, 19]; `"Age" >= 18` is true for every possible age (cql-execution: true), ours null.
+    from benchmarks.engine_bench import BENCH_ELM
+    from benchmarks.engine_bench import TERMINOLOGY as BENCH_TERMINOLOGY
+    from service.elm.conformance.node import CQL_DIR
+
+    record = make_bundle({"resourceType": "Patient", "id": "born-2005", "birthDate": "2005"})
+    gap = "ours: Uncertainty(18, 19) >= 18 is null (semantics.greater_or_equal via compare)"
+    oracle.compare(
+        [BENCH_ELM, CQL_DIR / "elm"],
+        "DilationBench",
+        record,
+        now=NOW,
+        terminology=BENCH_TERMINOLOGY,
+        expressions=["Age", "Is Adult"],
+        known_differences={"Is Adult": gap},
+    )
+
+
+def test_dates_whose_order_is_uncertain(oracle):
+    # Found by test_random_records.py on DilationBench. Max of 1940-01-01T00:00:00+02:00 and
+    # '1940' (order unknown): cql-execution answers '1940', ours the full dateTime. And with
+    # '1940' and 1941-01-01T00:00:00+02:00 (= 1940-12-31T22:00Z), `N > D` differs, so the
+    # `let` in "Gaps Between Dilations" finds a next date for ours only.
+    from benchmarks.engine_bench import BENCH_ELM
+    from benchmarks.engine_bench import TERMINOLOGY as BENCH_TERMINOLOGY
+    from service.elm.conformance.node import CQL_DIR
+
+    same_year = make_bundle(
+        {"resourceType": "Patient", "id": "uncertain-order", "birthDate": "1930"},
+        procedure("p-full", {"performedDateTime": "1940-01-01T00:00:00+02:00"}),
+        procedure("p-year", {"performedDateTime": "1940"}),
+    )
+    across_years = make_bundle(
+        {"resourceType": "Patient", "id": "uncertain-order-2", "birthDate": "1930"},
+        procedure("p-year", {"performedDateTime": "1940"}),
+        procedure("p-next", {"performedDateTime": "1941-01-01T00:00:00+02:00"}),
+    )
+    gap = "comparisons of DateTimes of different precision and offsets"
+    oracle.compare(
+        [BENCH_ELM, CQL_DIR / "elm"],
+        "DilationBench",
+        [same_year, across_years],
+        now=NOW,
+        terminology=BENCH_TERMINOLOGY,
+        expressions=["Last Dilation", "Gaps Between Dilations"],
+        known_differences={"Last Dilation": gap, "Gaps Between Dilations": gap},
+    )
