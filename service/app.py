@@ -54,6 +54,13 @@ def create_app(
             "CDS_AUTH=off: client JWTs are NOT verified; use only for local development",
             logging.WARNING,
         )
+    elif not settings.trusted_issuers:
+        log_event(
+            log,
+            "no trusted issuers configured (CDS_TRUSTED_ISSUERS[_FILE]): every CDS Hooks call "
+            "will be answered 401; set CDS_AUTH=off for local development",
+            logging.WARNING,
+        )
     if knowledge is None:
         from service.knowledge import KnowledgeBase
 
