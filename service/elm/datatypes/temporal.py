@@ -487,7 +487,7 @@ def _parse_datetime(s: str, default_tz: Decimal | None) -> DateTime | None:
 class DateTime(_Temporal):
     """A CQL DateTime: up to 7 components and a timezone offset in hours (None: unspecified)."""
 
-    __slots__ = ("_utc", "tz")
+    __slots__ = ("_conv", "_utc", "tz")
 
     def __init__(
         self,
@@ -505,6 +505,7 @@ class DateTime(_Temporal):
         self.tz = _tz_decimal(tz)
         self._key = parts
         self._utc: tuple | None = None
+        self._conv: tuple | None = None
 
     @classmethod
     def _make(cls, parts: tuple, tz: Decimal | None) -> DateTime:
@@ -513,6 +514,7 @@ class DateTime(_Temporal):
         obj.tz = tz
         obj._key = parts
         obj._utc = None
+        obj._conv = None
         return obj
 
     @classmethod
@@ -545,13 +547,18 @@ class DateTime(_Temporal):
         """The same instant at another offset (values without an hour keep their fields)."""
         if tz is None or self.tz is None or tz == self.tz:
             return self
+        conv = self._conv
+        if conv is not None and conv[0] == tz:
+            return conv[1]
         if len(self.parts) <= HOUR:
             return DateTime._make(self.parts, tz)
         try:
             d = _to_py(_min_fields(self.parts, 0)) + _dt.timedelta(minutes=_minutes(tz - self.tz))
         except OverflowError as exc:
             raise TemporalError("timezone conversion out of range") from exc
-        return DateTime._make(tuple(_from_py(d)[: len(self.parts)]), tz)
+        out = DateTime._make(tuple(_from_py(d)[: len(self.parts)]), tz)
+        self._conv = (tz, out)  # the last conversion: values meet the same offset repeatedly
+        return out
 
     def _utc_key(self) -> tuple:
         """Components at offset 0 (cached; only for values with an hour and an offset)."""
