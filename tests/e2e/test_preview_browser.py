@@ -249,3 +249,23 @@ def test_every_scenario_renders_exactly_the_cards_the_service_returned(page, liv
         shown = page.locator("#system-actions li").count()
         assert shown == len(response.get("systemActions", [])), s.slug
     assert page.js_errors == []
+
+
+def test_with_client_jwts_verified_the_page_warns_and_shows_the_401(browser, tmp_path):
+    from service.app import create_app
+    from service.config import Settings
+    from tests.support.live import LiveServer
+
+    app = create_app(Settings(sqlite_path=tmp_path / "cds.sqlite3", log_level="WARNING"))
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        with LiveServer(app) as live:
+            page.goto(live.url + "/preview")
+            page.wait_for_selector("body[data-ready=true]")
+            assert page.locator("#auth-banner").is_visible()
+            # discovery itself needs a JWT: no service can be offered, and the page says why
+            assert "GET /cds-services answered HTTP 401" in page.inner_text("#status")
+            assert page.locator("#service option").count() == 0
+    finally:
+        context.close()

@@ -332,10 +332,12 @@ async function init() {
   $("scenario").addEventListener("change", pickScenario);
   $("hook").addEventListener("change", syncServices);
   try {
-    const [disc, scen] = await Promise.all([
-      fetch("/cds-services").then((r) => (r.ok ? r.json() : { services: [] })),
+    const [discResp, scen] = await Promise.all([
+      fetch("/cds-services"),
       fetch("/preview/api/scenarios").then((r) => r.json()),
     ]);
+    const disc = discResp.ok ? await discResp.json() : { services: [] };
+    if (!discResp.ok) setStatus(`GET /cds-services answered HTTP ${discResp.status}: no service can be called from this page`, true);
     state.services = disc.services || [];
     state.scenarios = scen.scenarios || [];
   } catch (e) {
