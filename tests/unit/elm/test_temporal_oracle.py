@@ -263,6 +263,20 @@ define "V5": Interval[1, 10] union Interval[5, null as Integer]
 define "V6": Interval[1, 10] intersect Interval(null as Integer, 5]
 define "V7": Interval[1, 10] except Interval[5, null as Integer]
 define "V8": collapse { Interval[1, 5], Interval[3, null as Integer] }
+define "R1": 1 'mg':2 'mL' ~ 2 'mg':4 'mL'
+define "R2": 1 'mg':2 'mL' = 2 'mg':4 'mL'
+define "R3": 1 'mg':2 'mL' = 1 'mg':2 'mL'
+define "R4": ToString(1 'mg':2 'mL')
+define "TM1": @T10:00 < @T11:00
+define "TM2": @T10:00:00.000 + 90 minutes
+define "TM3": hours between @T10:00:00.000 and @T13:30:00.000
+define "TM4": difference in hours between @T10:59:00.000 and @T11:00:00.000
+define "TM5": @T10 same hour as @T10:30
+define "TM6": Interval[@T08:00, @T17:00] contains @T12:00
+define "TM7": hour from @T10:30:15.123
+define "TM8": @T10:30 ~ @T10:30:00
+define "TM9": @T23:59:59.999 - 1 hour
+define "TM10": Time(10, 30) = @T10:30
 """
 
 SPEC_OVER_REFERENCE = {
@@ -293,6 +307,9 @@ SPEC_OVER_REFERENCE = {
     "does not end at 20: false; cql-execution: null",
     "V6": "intersecting with an unknown start leaves the start unknown (null, open); "
     "cql-execution writes an Uncertainty as the bound",
+    "R2": "ratios are = when numerators and denominators are (1 'mg':2 'mL' = 2 'mg':4 'mL' is "
+    "false, ~ is true); cql-execution compares the proportions for = too",
+    "R4": "ToString(Ratio) is <quantity>:<quantity> without spaces (the specification's format)",
     "QA26": "predecessor of a Quantity steps by 0.00000001 (conformance: predecessor of 1.0 'cm' "
     "= 0.99999999 'cm'); cql-execution steps 1 'mg' by 1",
 }
