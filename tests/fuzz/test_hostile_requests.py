@@ -9,6 +9,7 @@ import ipaddress
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -23,7 +24,22 @@ from tests.support.live import LiveServer
 
 SERVICE = "anal-dilation-recommendations"
 HOOK = f"/cds-services/{SERVICE}"
-POST_ROUTES = [HOOK, f"{HOOK}/feedback", "/preview/api/explain"]
+OPENAPI = json.loads((Path(__file__).resolve().parents[2] / "service" / "openapi.json").read_text())
+PATH_IDS = {
+    "PlanDefinition": SERVICE,
+    "ActivityDefinition": "home-dilator-program",
+    "ValueSet": "anal-stenosis",
+}
+
+
+def _concrete(path: str) -> str:
+    """An OpenAPI path with real ids: the recommendations service/PlanDefinition, etc."""
+    rtype = path.split("/")[2] if path.startswith("/fhir/") else ""
+    return path.replace("{id}", PATH_IDS.get(rtype, SERVICE if path.startswith("/cds") else "x"))
+
+
+# Every POST operation of the API, with a real id where the path has one.
+POST_ROUTES = [_concrete(p) for p, item in OPENAPI["paths"].items() if "post" in item]
 
 
 def patient_view(**extra) -> dict:
