@@ -88,10 +88,8 @@ def test_one_bundle_gives_one_result_dict_and_a_list_gives_one_per_bundle(oracle
 
 
 def test_a_parameter_set_by_name_reaches_the_included_library_that_declares_it(oracle, probe_elm):
-    # cql-execution applies evaluation parameters by name to every library; our engine applies
-    # a bare name to the evaluated library only ("Lib.Name" reaches an included one). A
-    # deployment threshold declared in an included library would be ignored by ours.
-    gap = "ours: bare parameter names do not reach included libraries (cql-execution: they do)"
+    # Both engines apply evaluation parameters by bare name to every library that declares
+    # them, so a deployment threshold declared in an included library is honoured.
     oracle.compare(
         probe_elm,
         "IncludedParameterProbe",
@@ -99,7 +97,6 @@ def test_a_parameter_set_by_name_reaches_the_included_library_that_declares_it(o
         {"Lookback Days": 30},  # default 90: the last dilation (78 days ago) is recent only then
         NOW,
         terminology=TERMINOLOGY,
-        known_differences={"Included Lookback": gap, "Included Recent Dilation": gap},
     )
 
 

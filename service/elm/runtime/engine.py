@@ -198,10 +198,11 @@ class ElmEngine:
     ) -> dict[str, Any]:
         """Evaluate definitions of `library` for one patient.
 
-        `expressions` defaults to every definition; `parameters` override defaults by name
-        (`"Lib.Name"` targets an included library's parameter); `now` is the evaluation time
-        (timezone-aware `datetime` or CQL DateTime; default: the current time), constant for
-        the whole evaluation. Raises `ElmRuntimeError` naming the failing definition.
+        `expressions` defaults to every definition; `parameters` override defaults by name (a
+        bare name reaches every library declaring it; `"Lib.Name"` targets one library); `now`
+        is the evaluation time (timezone-aware `datetime` or CQL DateTime; default: the current
+        time), constant for the whole evaluation. Raises `ElmRuntimeError` naming the failing
+        definition.
         """
         lib = self.library(library)
         if context not in SUPPORTED_CONTEXTS:

@@ -118,7 +118,9 @@ class ParameterDef:
         lib = self.library.name
         if (lib, self.name) in params:
             v = params[(lib, self.name)]
-        elif lib == ctx.library and self.name in params:
+        elif self.name in params:
+            # A bare name reaches included libraries too (as in cql-execution): a deployment
+            # threshold must govern every library that declares it.
             v = params[self.name]
         elif self.default is not None:
             try:

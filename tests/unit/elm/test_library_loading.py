@@ -63,6 +63,14 @@ def test_included_library_parameters_can_be_overridden_by_qualified_name(
     assert got == {"IncludedParam": True}
 
 
+def test_a_bare_parameter_name_reaches_the_included_library_that_declares_it(
+    engine: ElmEngine,
+) -> None:
+    # A deployment threshold set by name governs every library declaring it, as in cql-execution.
+    got = engine.evaluate("Main", ["IncludedParam"], parameters={"Threshold": 5})
+    assert got == {"IncludedParam": True}
+
+
 def test_included_definitions_functions_and_overloads_resolve(engine: ElmEngine) -> None:
     got = engine.evaluate("Main", ["UsesInclude", "Overloads", "Fluent", "Nested"])
     assert got == {"UsesInclude": 14, "Overloads": Decimal("3.0"), "Fluent": 5, "Nested": 25}
