@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 USER_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
@@ -170,7 +170,7 @@ class FeedbackItemSchema(Schema):
 
 class FeedbackRequestSchema(Schema):
     class Meta:
-        unknown = RAISE
+        unknown = INCLUDE
 
     feedback = fields.List(
         fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1, max=100)
