@@ -22,6 +22,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
+from service.elm.datatypes.uncertainty import Uncertainty
+
 _NUMBER = (int, Decimal)
 _CTX = Context(prec=80, rounding=ROUND_HALF_UP)
 _WS_TABLE = {ord(c): " " for c in "\t\n\r\f\v\u00a0\u2028\u2029"}
@@ -173,21 +175,59 @@ def compare(a: Any, b: Any) -> int | None:
     raise TypeError(f"CQL values of types {ta.__name__} and {type(b).__name__} are not ordered")
 
 
+def _bounds(x: Any) -> tuple[Any, Any]:
+    return (x.low, x.high) if isinstance(x, Uncertainty) else (x, x)
+
+
+def _lowest_vs_highest(a: Any, b: Any) -> int | None:
+    """compare(smallest possible a, largest possible b): for uncertainties, whose ranges
+    may touch (``[18, 19] >= 18`` is true although ``compare`` is null)."""
+    return compare(_bounds(a)[0], _bounds(b)[1])
+
+
+def _uncertain(a: Any, b: Any) -> bool:
+    return isinstance(a, Uncertainty) or isinstance(b, Uncertainty)
+
+
 def less(a: Any, b: Any) -> bool | None:
     r = compare(a, b)
-    return None if r is None else r < 0
+    if r is not None:
+        return r < 0
+    if _uncertain(a, b):
+        c = _lowest_vs_highest(a, b)
+        if c is not None and c >= 0:
+            return False
+    return None
 
 
 def less_or_equal(a: Any, b: Any) -> bool | None:
     r = compare(a, b)
-    return None if r is None else r <= 0
+    if r is not None:
+        return r <= 0
+    if _uncertain(a, b):
+        c = _lowest_vs_highest(b, a)
+        if c is not None and c >= 0:
+            return True
+    return None
 
 
 def greater(a: Any, b: Any) -> bool | None:
     r = compare(a, b)
-    return None if r is None else r > 0
+    if r is not None:
+        return r > 0
+    if _uncertain(a, b):
+        c = _lowest_vs_highest(b, a)
+        if c is not None and c >= 0:
+            return False
+    return None
 
 
 def greater_or_equal(a: Any, b: Any) -> bool | None:
     r = compare(a, b)
-    return None if r is None else r >= 0
+    if r is not None:
+        return r >= 0
+    if _uncertain(a, b):
+        c = _lowest_vs_highest(a, b)
+        if c is not None and c >= 0:
+            return True
+    return None

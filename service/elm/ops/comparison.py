@@ -44,9 +44,11 @@ def compile_equivalent(node: dict, c: Compiler) -> Evaluator:
 _NATIVE = (int, str, Decimal)
 
 
-def _ordering(test: Any, native: Any) -> Any:
+def _ordering(test: Any, native: Any, relation: Any) -> Any:
     """`test` maps a CQL comparison result (-1/0/1) to the answer; `native` is the Python
-    operator used directly when both operands are Integers, Strings or Decimals."""
+    operator used directly when both operands are Integers, Strings or Decimals; `relation`
+    (semantics.less, ...) answers when the three-way comparison is unknown (an uncertainty
+    such as `[18, 19] >= 18` can still be decided)."""
 
     def compile_fn(node: dict, c: Compiler) -> Evaluator:
         a, b = c.compile_operands(node)
@@ -66,16 +68,18 @@ def _ordering(test: Any, native: Any) -> Any:
                 method = getattr(tx, "cql_compare", None)
                 if method is not None:
                     r = method(x, y)
-                    return None if r is None else test(r)
+                    return relation(x, y) if r is None else test(r)
             r = compare(x, y)
-            return None if r is None else test(r)
+            return relation(x, y) if r is None else test(r)
 
         return cmp
 
     return compile_fn
 
 
-operator("Less")(_ordering(lambda r: r < 0, operator_module.lt))
-operator("LessOrEqual")(_ordering(lambda r: r <= 0, operator_module.le))
-operator("Greater")(_ordering(lambda r: r > 0, operator_module.gt))
-operator("GreaterOrEqual")(_ordering(lambda r: r >= 0, operator_module.ge))
+operator("Less")(_ordering(lambda r: r < 0, operator_module.lt, semantics.less))
+operator("LessOrEqual")(_ordering(lambda r: r <= 0, operator_module.le, semantics.less_or_equal))
+operator("Greater")(_ordering(lambda r: r > 0, operator_module.gt, semantics.greater))
+operator("GreaterOrEqual")(
+    _ordering(lambda r: r >= 0, operator_module.ge, semantics.greater_or_equal)
+)

@@ -96,3 +96,19 @@ class TestCompare:
     def test_unordered_types_are_a_programming_error(self):
         with pytest.raises(TypeError):
             compare([1], [2])
+
+
+class TestOrderingOfUncertainties:
+    def test_ranges_that_touch_still_decide_some_relations(self):
+        from service.elm.datatypes.uncertainty import Uncertainty
+        from service.elm.semantics import greater, greater_or_equal, less, less_or_equal
+
+        age = Uncertainty(18, 19)
+        assert compare(age, 18) is None
+        assert greater_or_equal(age, 18) is True
+        assert greater(age, 18) is None
+        assert less(age, 18) is False
+        assert less_or_equal(age, 19) is True
+        assert less_or_equal(18, age) is True
+        assert greater(age, 19) is False
+        assert greater_or_equal(18, age) is None
