@@ -4,46 +4,81 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup setup-dev node elm lint format bench package clean
+.PHONY: run test setup setup-dev node elm expressions guideline content lint conformance \
+        bench bench-engine bench-apply bench-load soak package clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+# Runtime dependencies only: the running service needs neither Node nor the test tools.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+setup: $(RUN_STAMP)
 
 node: cql/node_modules/.package-lock.json
 
 cql/node_modules/.package-lock.json: cql/package-lock.json
 	cd cql && npm ci --no-audit --no-fund
 
-setup-dev: setup node
+setup-dev: $(DEV_STAMP) node
 	scripts/install-test-tools.sh
 
+# Local run: bound to 127.0.0.1, client JWT verification off unless CDS_AUTH=jwt is given
+# (the service logs a warning). Production settings: docs/deploy.md.
 run: setup
-	$(BIN)/gunicorn -c deploy/gunicorn.conf.py 'service.app:create_app()'
+	CDS_AUTH=$${CDS_AUTH:-off} $(BIN)/gunicorn -c deploy/gunicorn.conf.py 'service.app:create_app()'
 
 test: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# Content authoring: CQL -> ELM, inline PlanDefinition expressions, the clinician's guideline view.
 elm: node
 	cd cql && node scripts/translate.mjs
 
-lint:
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
+expressions: setup node
+	$(BIN)/python -m service.knowledge.expressions
 
-bench: setup node
-	$(BIN)/python -m benchmarks.run_all
+guideline: setup
+	$(BIN)/python -m service.knowledge.guideline_doc
+
+content: elm expressions guideline
 
 package: setup
 	$(BIN)/python -m service.knowledge.package
+
+conformance: setup node
+	$(BIN)/python -m service.elm conformance ../shared/conformance/cql-tests
+
+lint: setup-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Benchmarks print their figures; they are never timed assertions in tests.
+bench-engine: setup-dev node
+	$(BIN)/python -m benchmarks.engine_bench
+
+bench-apply: setup
+	$(BIN)/python -m benchmarks.apply_bench
+
+bench-load: setup
+	$(BIN)/python -m benchmarks.load_cdshooks
+
+soak: setup
+	$(BIN)/python -m benchmarks.soak
+
+bench: bench-engine bench-apply bench-load soak
 
 clean:
 	rm -rf $(VENV) cql/node_modules .pytest_cache
