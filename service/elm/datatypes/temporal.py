@@ -125,12 +125,11 @@ def _trunc(x: Decimal | int) -> int:
 class _Temporal:
     """Shared behaviour of Date, DateTime and Time: ``parts`` from field index ``_base``."""
 
-    __slots__ = ("_key", "parts")
+    __slots__ = ("parts",)
     _base = 0
     _max_precision = MILLISECOND
 
     parts: tuple
-    _key: tuple
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -152,17 +151,17 @@ class _Temporal:
         return f
 
     # -- comparison ----------------------------------------------------------------------------
-    def _aligned(self, other: Any) -> tuple | None:
-        """The other value's key, made comparable with this one (None when not comparable)."""
+    def _pair(self, other: Any) -> tuple[tuple, tuple] | None:
+        """Both values' components, made comparable (None when the types do not compare)."""
         if type(other) is type(self):
-            return other._key
+            return self.parts, other.parts
         return None
 
     def cql_compare(self, other: Any) -> int | None:
-        kb = self._aligned(other)
-        if kb is None:
+        pair = self._pair(other)
+        if pair is None:
             return None
-        ka = self._key
+        ka, kb = pair
         for x, y in zip(ka, kb, strict=False):
             if x != y:
                 return -1 if x < y else 1
@@ -173,20 +172,17 @@ class _Temporal:
         return None if r is None else r == 0
 
     def cql_equivalent(self, other: Any) -> bool:
-        kb = self._aligned(other)
-        return kb is not None and len(self.parts) == len(other.parts) and kb == self._key
-
-    def _aligned_parts(self, other: Any) -> tuple | None:
-        return other.parts if type(other) is type(self) else None
+        pair = self._pair(other)
+        return pair is not None and pair[0] == pair[1]
 
     def compare_at(self, other: Any, precision: int | None) -> int | None:
         """Compare up to ``precision`` (None: the full precision of both values)."""
         if precision is None:
             return self.cql_compare(other)
-        pb = self._aligned_parts(other)
-        if pb is None:
+        pair = self._pair(other)
+        if pair is None:
             return None
-        pa = self.parts
+        pa, pb = pair
         n = precision - self._base + 1
         for i in range(n):
             if i >= len(pa) or i >= len(pb):
@@ -503,7 +499,6 @@ class DateTime(_Temporal):
         parts = _validate([year, month, day, hour, minute, second, millisecond], 0, 7)
         self.parts = parts
         self.tz = _tz_decimal(tz)
-        self._key = parts
         self._utc: tuple | None = None
         self._conv: tuple | None = None
 
@@ -512,7 +507,6 @@ class DateTime(_Temporal):
         obj = cls.__new__(cls)
         obj.parts = parts
         obj.tz = tz
-        obj._key = parts
         obj._utc = None
         obj._conv = None
         return obj
@@ -567,49 +561,30 @@ class DateTime(_Temporal):
             k = self._utc = self.to_offset(Decimal(0)).parts
         return k
 
-    def cql_compare(self, other: Any) -> int | None:
+    def _pair(self, other: Any) -> tuple[tuple, tuple] | None:
+        """Components at a common offset. Values with an hour on both sides compare in UTC;
+        otherwise the value with an hour moves to the offset of the one without (whose
+        calendar fields cannot move): 1941-01-01T00:00+02:00 against '1940' at +00:00 is
+        1940-12-31T22:00, inside that year. A value without an offset takes the other's."""
         if type(other) is DateTime:
             ta, tb = self.tz, other.tz
             if ta is tb or ta is None or tb is None or ta == tb:
-                ka, kb = self._key, other._key
-            else:
-                try:
-                    if len(self.parts) > HOUR and len(other.parts) > HOUR:
-                        ka, kb = self._utc_key(), other._utc_key()
-                    else:
-                        ka, kb = self._key, other.to_offset(ta)._key
-                except TemporalError:  # at the edges of year 1/9999: compare local fields
-                    ka, kb = self._key, other._key
-        elif type(other) is Date:
-            ka, kb = self._key, other._key
-        else:
-            return None
-        for x, y in zip(ka, kb, strict=False):
-            if x != y:
-                return -1 if x < y else 1
-        return 0 if len(ka) == len(kb) else None
-
-    def _aligned(self, other: Any) -> tuple | None:
-        if type(other) is DateTime:
-            if other.tz == self.tz or other.tz is None or self.tz is None:
-                return other._key
-            return other.to_offset(self.tz)._key
+                return self.parts, other.parts
+            fine_a = len(self.parts) > HOUR
+            fine_b = len(other.parts) > HOUR
+            try:
+                if fine_a and fine_b:
+                    return self._utc_key(), other._utc_key()
+                if fine_b:
+                    return self.parts, other.to_offset(ta).parts
+                if fine_a:
+                    return self.to_offset(tb).parts, other.parts
+            except TemporalError:  # at the edges of year 1/9999: compare local fields
+                pass
+            return self.parts, other.parts
         if type(other) is Date:
-            return other._key
+            return self.parts, other.parts
         return None
-
-    def _aligned_parts(self, other: Any) -> tuple | None:
-        if type(other) is DateTime:
-            if other.tz == self.tz or other.tz is None or self.tz is None:
-                return other.parts
-            return other.to_offset(self.tz).parts
-        if type(other) is Date:
-            return other.parts
-        return None
-
-    def cql_equivalent(self, other: Any) -> bool:
-        pb = self._aligned_parts(other)
-        return pb is not None and pb == self.parts
 
     # -- arithmetic -------------------------------------------------------------------------------
     def _shift(self, value: Decimal | int, unit: str) -> DateTime:
@@ -681,13 +656,11 @@ class Date(_Temporal):
     def __init__(self, year: int, month: int | None = None, day: int | None = None) -> None:
         parts = _validate([year, month, day, None, None, None, None], 0, 3)
         self.parts = parts
-        self._key = parts
 
     @classmethod
     def _make(cls, parts: tuple) -> Date:
         obj = cls.__new__(cls)
         obj.parts = parts
-        obj._key = parts
         return obj
 
     @classmethod
@@ -702,16 +675,9 @@ class Date(_Temporal):
             return None
         return cls._make(parts)
 
-    def _aligned(self, other: Any) -> tuple | None:
-        if type(other) is Date:
-            return other._key
-        if type(other) is DateTime:  # as ToDateTime(self) would compare
-            return other._key
-        return None
-
-    def _aligned_parts(self, other: Any) -> tuple | None:
-        if type(other) in (Date, DateTime):
-            return other.parts
+    def _pair(self, other: Any) -> tuple[tuple, tuple] | None:
+        if type(other) is Date or type(other) is DateTime:  # as ToDateTime(self) would compare
+            return self.parts, other.parts
         return None
 
     def _shift(self, value: Decimal | int, unit: str) -> Date:
@@ -763,13 +729,11 @@ class Time(_Temporal):
     ) -> None:
         parts = _validate([None, None, None, hour, minute, second, millisecond], HOUR, 7)
         self.parts = parts
-        self._key = parts
 
     @classmethod
     def _make(cls, parts: tuple) -> Time:
         obj = cls.__new__(cls)
         obj.parts = parts
-        obj._key = parts
         return obj
 
     @classmethod

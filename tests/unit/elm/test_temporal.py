@@ -73,6 +73,14 @@ class TestComparison:
         assert a.same_as(dt("2012-03-10T09:20:00.999+06:00"), HOUR) is True
         assert a.cql_equal(dt("2012-03-10T03:20:00.999Z")) is True
 
+    def test_a_value_with_an_hour_moves_to_the_offset_of_a_coarser_one(self):
+        next_year = dt("1941-01-01T00:00:00+02:00")  # 1940-12-31T22:00 at +00:00
+        year = DateTime.parse("1940", Decimal(0))
+        assert next_year.cql_compare(year) is None
+        assert year.cql_compare(next_year) is None
+        assert next_year.same_as(year, YEAR) is True
+        assert dt("1941-01-01T03:00:00+02:00").cql_compare(year) == 1
+
     def test_same_as_with_precision_is_null_when_a_side_lacks_it(self):
         assert DateTime(2014, 10).same_as(DateTime(2014, 10, 12), DAY) is None
         assert DateTime(2014, 10).same_as(DateTime(2014, 10, 12), MONTH) is True
