@@ -83,7 +83,7 @@ def _body() -> Any:
         raise bad("the request body is empty")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad("the request body is not valid JSON") from None
 
 
