@@ -17,4 +17,6 @@ def repo_root() -> Path:
 
 def node_toolchain_available() -> bool:
     """The Node translator/oracle is a dev dependency installed by `make test` (npm ci)."""
-    return (NODE_MODULES / "@cqframework" / "cql").is_dir() and (NODE_MODULES / "cql-execution").is_dir()
+    return (NODE_MODULES / "@cqframework" / "cql").is_dir() and (
+        NODE_MODULES / "cql-execution"
+    ).is_dir()
