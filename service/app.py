@@ -39,6 +39,20 @@ ISSUE_CODES = {
 }
 
 
+def read_body(limit: int) -> bytes:
+    """The whole request body, or a 413 once it exceeds `limit` bytes (with or without a
+    Content-Length; a stream's read(n) may return less than n, so read to the end)."""
+    stream, chunks, total = request.stream, [], 0
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, "too-costly", f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+
+
 def create_app(
     config: Settings | None = None,
     *,
@@ -81,8 +95,12 @@ def create_app(
     cors_any = "*" in settings.cors_origins
 
     @app.before_request
-    def _start_timer() -> None:
+    def _start_timer_and_read_body() -> None:
         g.started = time.perf_counter()
+        if request.method in ("POST", "PUT", "PATCH"):
+            # Every route sees the body through request.get_data()/get_json(), read here once
+            # and bounded: Werkzeug would silently truncate a chunked body at the limit.
+            request._cached_data = read_body(settings.max_request_bytes)
 
     @app.after_request
     def _cors_and_metrics(resp: Response) -> Response:

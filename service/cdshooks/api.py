@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -122,22 +122,8 @@ class CdsRuntime:
 
 
 def _json_body() -> dict:
-    """The request's JSON object, parsed once. A body over the size limit is a 413 also when it
-    arrives chunked (no Content-Length: Werkzeug would silently truncate it at the limit)."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit:
-        stream, chunks, total = request.stream, [], 0
-        while True:  # a stream's read(n) may return less than n: read to the end
-            chunk = stream.read(min(65536, limit + 1 - total))
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:
-                raise ApiError(413, "too-costly", f"request body larger than {limit} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-    else:
-        raw = request.get_data(cache=False)
+    """The request's JSON object, parsed once (the app read the body, bounded: service/app.py)."""
+    raw = request.get_data(cache=True)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
