@@ -99,3 +99,20 @@ def test_metrics_of_all_workers_are_summed_when_they_share_a_directory(tmp_path)
     assert 'cds_cards_total{indicator="info",service="s"} 3' in text
     assert 'cds_request_duration_seconds_count{service="s"} 1' in text
     assert 'cds_request_duration_seconds_bucket{le="0.005",service="s"} 1' in text
+
+
+def test_every_schema_in_the_openapi_document_is_valid_json_schema():
+    import jsonschema
+
+    doc = openapi()
+    assert doc["openapi"].startswith("3.1")
+    for schema in doc["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            assert op["responses"], f"{method} {path} documents no response"
+            for resp in op["responses"].values():
+                for media in (resp.get("content") or {}).values():
+                    jsonschema.Draft202012Validator.check_schema(media["schema"])
