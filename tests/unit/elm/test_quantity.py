@@ -41,6 +41,18 @@ class TestUcumSubset:
     def test_unknown_atoms_are_rejected(self):
         assert not ucum.is_valid("furlong")
 
+    @pytest.mark.parametrize("unit", ["((", "m.", "m//s", "/", "{a}{b}", "[", "m-", "kg/(m"])
+    def test_malformed_expressions_are_invalid_not_crashes(self, unit):
+        assert not ucum.is_valid(unit)
+        assert ucum.convert(Decimal(1), unit, "m") is None
+
+    @pytest.mark.parametrize(
+        ("unit", "target", "factor"),
+        [("km/h", "m/s", "0.2777777777777777777777777778"), ("ug/kg/min", "mg/kg/h", "0.06")],
+    )
+    def test_compound_rates_convert(self, unit, target, factor):
+        assert ucum.convert(Decimal(1), unit, target) == Decimal(factor)
+
 
 class TestQuantityComparison:
     def test_equality_converts_units(self):
