@@ -80,6 +80,7 @@ class Settings:
     # Storage: PostgreSQL when database_url is a postgres URL, SQLite file otherwise.
     database_url: str | None = None
     sqlite_path: Path = ROOT / "var" / "cds.sqlite3"
+    audit_retention_days: float = 365.0  # 0 keeps audit records forever
     # Authentication of CDS clients (JWT). auth_enabled=False is a development-only setting.
     auth_enabled: bool = True
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
@@ -126,6 +127,7 @@ class Settings:
             cql_dir=Path(env.get("CDS_CQL_DIR") or cls.cql_dir),
             database_url=env.get("DATABASE_URL") or None,
             sqlite_path=Path(env.get("CDS_SQLITE_PATH") or cls.sqlite_path),
+            audit_retention_days=float(env.get("CDS_AUDIT_RETENTION_DAYS", 365)),
             auth_enabled=_auth_enabled(env.get("CDS_AUTH")),
             trusted_issuers=issuers,
             jwt_leeway_seconds=int(env.get("CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds)),

@@ -103,6 +103,7 @@ class Store:
         self._local = threading.local()
         self._prune_every = 200
         self._writes = 0
+        self.audit_retention_seconds = 0.0  # 0: keep forever
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self):  # pragma: no cover - abstract
@@ -216,6 +217,9 @@ class Store:
 
     # -- audit ---------------------------------------------------------------------------------
     def record_audit(self, record: dict) -> None:
+        self._audit_writes = getattr(self, "_audit_writes", 0) + 1
+        if self.audit_retention_seconds and self._audit_writes % self._prune_every == 1:
+            self.prune_audit(time.time() - self.audit_retention_seconds)
         row = tuple(
             json.dumps(record.get(c) or []) if c in {"indicators", "card_uuids"} else record.get(c)
             for c in AUDIT_COLUMNS
@@ -223,6 +227,10 @@ class Store:
         cols = ", ".join(AUDIT_COLUMNS)
         marks = ", ".join("?" for _ in AUDIT_COLUMNS)
         self._execute(f"INSERT INTO audit ({cols}) VALUES ({marks})", row)
+
+    def prune_audit(self, before: float) -> int:
+        """Delete audit records older than `before` (epoch seconds); the number deleted."""
+        return self._execute("DELETE FROM audit WHERE at < ?", (before,))
 
     def audit(self, limit: int = 100) -> list[dict]:
         cols = ", ".join(AUDIT_COLUMNS)
@@ -315,5 +323,6 @@ def open_store(settings) -> Store:
         store = PostgresStore(settings.database_url)
     else:
         store = SqliteStore(settings.sqlite_path)
+    store.audit_retention_seconds = settings.audit_retention_days * 86400.0
     store.init_schema()
     return store

@@ -117,3 +117,25 @@ def test_a_database_url_selects_postgresql_and_its_absence_sqlite(tmp_path):
 
 def test_an_unreachable_postgresql_reports_not_ready():
     assert PostgresStore("postgresql://127.0.0.1:1/none?connect_timeout=1").ping() is False
+
+
+def test_audit_records_older_than_the_retention_are_pruned(store):
+    def record(at: float) -> dict:
+        return {
+            "hook_instance": f"h-{at}",
+            "at": at,
+            "service_id": "svc",
+            "hook": "patient-view",
+            "status": 200,
+            "cards": 0,
+            "duration_ms": 1.0,
+        }
+
+    now = time.time()
+    store.record_audit(record(now - 400 * 86400))
+    store.record_audit(record(now - 10 * 86400))
+    assert store.prune_audit(now - 365 * 86400) == 1
+    store.audit_retention_seconds = 5 * 86400
+    store._audit_writes = 0  # the next write checks the retention
+    store.record_audit(record(now))
+    assert [r["hook_instance"] for r in store.audit()] == [f"h-{now}"]
