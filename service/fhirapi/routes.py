@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import uuid
 from typing import Any
@@ -16,6 +15,7 @@ from service.fhirapi.capability import RESOURCE_TYPES, SEARCH_PARAMS, capability
 from service.fhirapi.expand import expand
 from service.fhirapi.parameters import ApplyRequest, bad, parse_apply_parameters
 from service.fhirapi.responses import FhirError, error_response, fhir_response
+from service.http_json import read_json
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,9 @@ def _body() -> Any:
     ctype = (request.mimetype or "").lower()
     if ctype and ctype not in _JSON_TYPES:
         raise FhirError(415, "not-supported", f"unsupported media type {ctype!r}")
-    raw = request.get_data(cache=False)
-    if not raw:
+    if not request.get_data(cache=True):
         raise bad("the request body is empty")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise bad("the request body is not valid JSON") from None
+    return read_json(bad)
 
 
 def _check_type(rtype: str) -> None:

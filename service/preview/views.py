@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, render_template
 
 from service.cdshooks.errors import ApiError
 from service.fhirclient import bundle_resources
+from service.http_json import read_json_object
 from service.preview.diagram import EXT_EVIDENCE, build_diagram
 
 HERE = Path(__file__).resolve().parent
@@ -69,22 +69,6 @@ def scenario_documents(now: datetime) -> list[dict]:
             }
         )
     return out
-
-
-def _json_object() -> dict:
-    """The request's JSON object; 413 for a streamed (chunked) body cut at the size limit (Werkzeug
-    truncates those silently), 400 for anything that is not a JSON object, nesting included."""
-    raw = request.get_data(cache=False)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit and request.content_length is None and len(raw) >= limit:
-        raise RequestEntityTooLarge()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "invalid", "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid", "the request body must be a JSON object")
-    return body
 
 
 def _json(data, status: int = 200) -> Response:
@@ -147,7 +131,7 @@ def create_blueprint(runtime) -> Blueprint:
             raise ApiError(
                 403, "forbidden", "the evidence view is only available when CDS_AUTH=off"
             )
-        body = _json_object()
+        body = read_json_object()
         svc = runtime.services.get(body.get("serviceId"))
         hook_request = body.get("request")
         if svc is None:

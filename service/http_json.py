@@ -1,0 +1,40 @@
+"""Reading a request's JSON body, shared by the HTTP faces (CDS Hooks, FHIR, preview).
+
+The app has already read every POST/PUT/PATCH body once, bounded by the size limit (413 beyond
+it, chunked bodies included: `read_body` in service/app.py), so these only parse what is cached.
+Errors are raised through `error(text)`, so each face answers in its own error type; the default
+is the CDS Hooks face's `ApiError(400, "invalid", text)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+
+from service.cdshooks.errors import ApiError
+
+
+def invalid_request(text: str) -> Exception:
+    """A 400 `invalid` OperationOutcome error (the default for the helpers below)."""
+    return ApiError(400, "invalid", text)
+
+
+def read_json(error: Callable[[str], Exception] = invalid_request) -> Any:
+    """The request body parsed as JSON (any JSON value); `error(...)` when it is not JSON,
+    including nesting too deep for the parser."""
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise error("the request body is not valid JSON") from None
+
+
+def read_json_object(error: Callable[[str], Exception] = invalid_request) -> dict:
+    """The request body as a JSON object; `error(...)` for anything else."""
+    body = read_json(error)
+    if not isinstance(body, dict):
+        raise error("the request body must be a JSON object")
+    return body
