@@ -25,8 +25,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,58 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._server import free_port, start_gunicorn, stop  # noqa: E402
+
 TARGET_LEVEL = 8
 TARGETS = {"p50_ms": 10.0, "p99_ms": 50.0, "ratio": 0.10}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(port: int, tmp: Path, auth: str, issuer_json: str | None) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "CDS_BIND": f"127.0.0.1:{port}",
-        "CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"),
-        "CDS_ACCESS_LOG": "off",
-        "CDS_LOG_LEVEL": "WARNING",
-        "CDS_AUTH": auth,
-    }
-    if issuer_json:
-        env["CDS_TRUSTED_ISSUERS"] = issuer_json
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen(
-        [gunicorn, "-c", "deploy/gunicorn.conf.py", "service.app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "gunicorn.err", "w"),  # noqa: SIM115 - lives as long as the process
-        start_new_session=True,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited: " + (tmp / "gunicorn.err").read_text()[-2000:])
-        try:
-            status, _ = request(port, "GET", "/readyz")
-            if status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop(proc)
-    raise SystemExit("gunicorn did not become ready in 60 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
@@ -397,7 +347,11 @@ def main(argv=None) -> int:
         issuer_json = json.dumps([{"iss": client.iss, "jwks": client.jwks(("rs-1",))}])
     port = free_port()
     with tempfile.TemporaryDirectory() as tmpdir:
-        proc = start_gunicorn(port, Path(tmpdir), args.auth, issuer_json)
+        tmp = Path(tmpdir)
+        env = {"CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"), "CDS_AUTH": args.auth}
+        if issuer_json:
+            env["CDS_TRUSTED_ISSUERS"] = issuer_json
+        proc = start_gunicorn(port, env, tmp / "gunicorn.err")
         try:
 
             def token(path):

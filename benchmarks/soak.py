@@ -26,9 +26,6 @@ import itertools
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,18 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._server import free_port, start_gunicorn, stop  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.preview.records import prefetch_for  # noqa: E402
 from service.store import open_store  # noqa: E402
 from tests.scenarios.loader import load_scenarios  # noqa: E402
 
 DEFAULT_PG = "postgresql://127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port: int, method: str, path: str, body: dict | None = None, timeout: float = 30):
@@ -65,51 +57,6 @@ def request(port: int, method: str, path: str, body: dict | None = None, timeout
         return resp.status, resp.read()
     finally:
         conn.close()
-
-
-def start_gunicorn(port: int, workers: int, env_extra: dict, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "CDS_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "CDS_ACCESS_LOG": "off",
-        "CDS_LOG_LEVEL": "WARNING",
-        "CDS_AUTH": "off",
-        **env_extra,
-    }
-    if "DATABASE_URL" not in env_extra:
-        env.pop("DATABASE_URL", None)  # SQLite run: ignore a DATABASE_URL of the caller
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen(
-        [gunicorn, "-c", "deploy/gunicorn.conf.py", "service.app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "w"),  # noqa: SIM115 - lives as long as the process
-        start_new_session=True,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited: " + log.read_text()[-2000:])
-        try:
-            if request(port, "GET", "/readyz", timeout=2)[0] == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop(proc)
-    raise SystemExit("gunicorn did not become ready within 60 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass
@@ -238,7 +185,12 @@ def run(backend: str, args) -> dict:
         env["DATABASE_URL"] = url
         settings = Settings(database_url=url)
     port = free_port()
-    proc = start_gunicorn(port, args.workers, env, tmp / "gunicorn.err")
+    proc = start_gunicorn(
+        port,
+        # A SQLite run ignores a DATABASE_URL of the caller.
+        {"WEB_CONCURRENCY": str(args.workers), "CDS_AUTH": "off", "DATABASE_URL": None, **env},
+        tmp / "gunicorn.err",
+    )
     tally = Tally()
     try:
         calls = hook_calls(port)

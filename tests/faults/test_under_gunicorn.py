@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from benchmarks.soak import free_port, start_gunicorn, stop
+from benchmarks._server import free_port, start_gunicorn, stop
 from service.config import Settings
 from service.fhirclient import FhirClient
 from tests.faults.conftest import RED_FLAG, SERVICE
@@ -43,6 +43,9 @@ def test_a_hanging_fhir_server_gets_a_412_from_a_gunicorn_worker_within_budget(m
         fhir.add_fault("*", mode, seconds=8)
         tmp = Path(tempfile.mkdtemp(prefix="faults-gunicorn-"))
         env = {
+            "WEB_CONCURRENCY": "2",
+            "CDS_AUTH": "off",
+            "DATABASE_URL": None,
             "CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"),
             "CDS_FHIR_SERVER_ALLOWLIST": fhir.base_url,
             "CDS_FHIR_ALLOW_PRIVATE_ADDRESSES": "true",
@@ -52,7 +55,7 @@ def test_a_hanging_fhir_server_gets_a_412_from_a_gunicorn_worker_within_budget(m
             "CDS_FHIR_RETRIES": "1",
         }
         port = free_port()
-        proc = start_gunicorn(port, 2, env, tmp / "gunicorn.err")
+        proc = start_gunicorn(port, env, tmp / "gunicorn.err")
         try:
             body = {
                 "hook": scenario.hook,
