@@ -48,10 +48,19 @@ class FakeEngine:
         return {name: self.values[expr]}
 
 
-def _engine() -> OurEngine:
-    engine = OurEngine(timeout=5)
-    engine.engine_class = FakeEngine
+def _engine(engine_class: type = FakeEngine, timeout: float = 5) -> OurEngine:
+    engine = OurEngine(timeout=timeout)
+    engine.engine_class = engine_class
     return engine
+
+
+def _run_alone(suite_dir, test_name: str, library: str, engine: OurEngine):
+    """The result of the mini suite's test `test_name`, generated alone into `library`."""
+    (suite_file,) = read_dir(suite_dir)
+    lib = generate_library(library, [t for t in suite_file.tests if t.name == test_name])
+    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
+    (result,) = run_file(ft, engine, NOW).results
+    return result
 
 
 def test_a_library_that_fails_to_load_falls_back_to_loading_each_test_alone(suite_dir):
@@ -103,13 +112,7 @@ def test_an_evaluation_that_never_ends_is_stopped_and_becomes_an_error(suite_dir
             while True:
                 pass
 
-    (suite_file,) = read_dir(suite_dir)
-    tests = [t for t in suite_file.tests if t.name == "AddInts"]
-    lib = generate_library("MiniSuite_loop", tests)
-    engine = OurEngine(timeout=0.2)
-    engine.engine_class = LoopingEngine
-    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
-    (result,) = run_file(ft, engine, NOW).results
+    result = _run_alone(suite_dir, "AddInts", "MiniSuite_loop", _engine(LoopingEngine, timeout=0.2))
     assert result.status == ERROR
     assert "EvaluationTimeout" in result.message
 
@@ -119,13 +122,9 @@ def test_an_unsupported_operator_does_not_count_as_the_error_an_invalid_test_exp
         def __init__(self, elm):
             raise ValueError("unsupported ELM node type 'MinValue' at 3:1")
 
-    (suite_file,) = read_dir(suite_dir)
-    tests = [t for t in suite_file.tests if t.name == "ExpectedRuntimeError"]
-    lib = generate_library("MiniSuite_unsupported", tests)
-    engine = OurEngine(timeout=5)
-    engine.engine_class = Unsupported
-    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
-    (result,) = run_file(ft, engine, NOW).results
+    result = _run_alone(
+        suite_dir, "ExpectedRuntimeError", "MiniSuite_unsupported", _engine(Unsupported)
+    )
     assert result.status == ERROR
 
 
@@ -137,13 +136,7 @@ def test_an_engine_crash_does_not_count_as_the_error_an_invalid_test_expects(sui
             except KeyError as exc:
                 raise RuntimeError("Lib.t6_e: KeyError: 'missing'") from exc
 
-    (suite_file,) = read_dir(suite_dir)
-    tests = [t for t in suite_file.tests if t.name == "ExpectedRuntimeError"]
-    lib = generate_library("MiniSuite_crash", tests)
-    engine = OurEngine(timeout=5)
-    engine.engine_class = Crashing
-    ft = FileTranslation(suite_file, [TranslatedUnit(lib, _elm(lib))])
-    (result,) = run_file(ft, engine, NOW).results
+    result = _run_alone(suite_dir, "ExpectedRuntimeError", "MiniSuite_crash", _engine(Crashing))
     assert result.status == ERROR
     assert "KeyError" in result.message
 
