@@ -160,13 +160,7 @@ def test_an_operationoutcome_in_the_prefetch_is_fetched_again_from_a_healthy_ser
     app, client, fhir, scenario, expected_summaries
 ):
     prefetch = _complete_prefetch(app, scenario)
-    failed = next(
-        k for k, t in prefetch.items() if t.get("resourceType") == "Bundle" and t["entry"]
-    )
-    prefetch[failed] = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "timeout"}],
-    }
+    prefetch[_a_key_with_data(prefetch)] = CLIENT_FAILED
     resp, _ = timed_post(client, hook_call(scenario, fhir.base_url, prefetch))
     assert resp.status_code == 200
     assert set(expected_summaries) <= set(summaries(resp))
@@ -177,13 +171,7 @@ def test_an_operationoutcome_in_the_prefetch_and_a_failing_server_give_412(
     app, client, fhir, scenario
 ):
     prefetch = _complete_prefetch(app, scenario)
-    failed = next(
-        k for k, t in prefetch.items() if t.get("resourceType") == "Bundle" and t["entry"]
-    )
-    prefetch[failed] = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "timeout"}],
-    }
+    prefetch[_a_key_with_data(prefetch)] = CLIENT_FAILED
     fhir.add_fault("*", "status", status=502)
     resp, elapsed = timed_post(client, hook_call(scenario, fhir.base_url, prefetch))
     assert_412_in_budget(resp, elapsed)
