@@ -110,6 +110,10 @@ class Settings:
     log_level: str = "INFO"
     # Directory where worker processes share metric snapshots (set by deploy/gunicorn.conf.py).
     metrics_dir: Path | None = None
+    # Deployment values of CQL parameters (thresholds, look-backs): a FHIR Parameters resource
+    # (the shape of $apply's `parameters`), checked against the loaded libraries at start-up
+    # (service.knowledge.parameters). None: every parameter keeps its documented default.
+    cql_parameters: dict | None = None
 
     @property
     def uses_postgres(self) -> bool:
@@ -149,6 +153,7 @@ class Settings:
             smart_app_url=env.get("CDS_SMART_APP_URL") or None,
             log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
             metrics_dir=Path(env["CDS_METRICS_DIR"]) if env.get("CDS_METRICS_DIR") else None,
+            cql_parameters=_cql_parameters(env),
         )
 
 
@@ -182,3 +187,42 @@ def _issuers(env: dict[str, str]) -> tuple[TrustedIssuer, ...]:
             raise ConfigError(f"{name} must be a JSON list of issuers")
         raw += value
     return tuple(TrustedIssuer.from_dict(d) for d in raw)
+
+
+def _cql_parameters(env: dict[str, str]) -> dict | None:
+    """CDS_CQL_PARAMETERS (inline JSON) and/or CDS_CQL_PARAMETERS_FILE (path to a JSON file):
+    each a FHIR Parameters resource; both together are combined, and a name set in both is an
+    error. Names and value types are checked against the content when the app starts."""
+    sources = []
+    if env.get("CDS_CQL_PARAMETERS", "").strip():
+        try:
+            sources.append(("CDS_CQL_PARAMETERS", json.loads(env["CDS_CQL_PARAMETERS"])))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"CDS_CQL_PARAMETERS is not JSON: {e}") from None
+    if env.get("CDS_CQL_PARAMETERS_FILE", "").strip():
+        path = env["CDS_CQL_PARAMETERS_FILE"]
+        try:
+            sources.append(("CDS_CQL_PARAMETERS_FILE", json.loads(Path(path).read_text())))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"CDS_CQL_PARAMETERS_FILE {path!r} unreadable: {e}") from None
+    if not sources:
+        return None
+    combined: list[dict] = []
+    origin: dict[str, str] = {}
+    for setting, value in sources:
+        if not isinstance(value, dict) or value.get("resourceType") != "Parameters":
+            raise ConfigError(f"{setting} must be a FHIR Parameters resource")
+        items = value.get("parameter") or []
+        if not isinstance(items, list):
+            raise ConfigError(f"{setting}: Parameters.parameter must be a list")
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{setting}: parameter[{i}] needs a name")
+            if origin.get(name, setting) != setting:
+                raise ConfigError(
+                    f"CQL parameter {name!r} is set in both {origin[name]} and {setting}"
+                )
+            origin[name] = setting
+            combined.append(item)
+    return {"resourceType": "Parameters", "parameter": combined}

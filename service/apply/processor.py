@@ -28,6 +28,7 @@ from service.apply.prepare import (
 )
 from service.apply.values import ConversionError, to_fhir
 from service.knowledge.expressions import SUFFIX
+from service.knowledge.parameters import merge_parameters
 
 if TYPE_CHECKING:
     from service.knowledge import KnowledgeBase
@@ -172,7 +173,10 @@ class _Request:
         self.organization = _reference(organization, "Organization")
         self.user_type = user_type
         self.setting = setting
-        self.parameters = dict(parameters or {})
+        #: The request's own CQL parameters (checked for typos), and what the logic runs with:
+        #: those over the deployment's values (`kb.parameters`), over the content's defaults.
+        self.request_parameters = dict(parameters or {})
+        self.parameters = merge_parameters(kb.parameters, self.request_parameters)
         self.now = _now(now)
         self.authored_on = self.now.isoformat().replace("+00:00", "Z")
         self.data = kb.engine.prepare_data(data)
@@ -200,7 +204,7 @@ class _Request:
     def check_parameters(self, libraries: list[str]) -> None:
         """Warn about CQL parameters that no library of the request declares (a typo would
         otherwise be silently ignored)."""
-        if not self.parameters:
+        if not self.request_parameters:
             return
         declared: set[str] = set()
         for name in libraries:
@@ -214,7 +218,7 @@ class _Request:
                     declared.update(self.kb.engine.library(lib).parameters)
                 except Exception:
                     continue
-        for key in self.parameters:
+        for key in self.request_parameters:
             if "." not in key and key not in declared:
                 self.issues.append(
                     issue("warning", "not-found", f"CQL parameter {key!r} is not declared; ignored")

@@ -5,7 +5,11 @@
 - Prefetch templates are generated from the content's data requirements
   (`KnowledgeBase.data_requirements(pd)`): one search per DataRequirement, with `code:in=` for
   ValueSet code filters, `code=system|code,...` for direct codes, and a lower date bound where the
-  requirement only looks back a bounded time. The Patient is always prefetched.
+  requirement only looks back a bounded time. The Patient is always prefetched. A look-back set
+  by a CQL parameter uses the deployment's value (CDS_CQL_PARAMETERS[_FILE]).
+- Each descriptor's `extension` names the PlanDefinition (`dilation-cds-plandefinition`) and
+  the CQL parameter values the service runs with (`dilation-cds-parameters`: the deployment's
+  value, else the content's default; FHIR JSON values).
 
 Date bounds are computed when the service starts (relative look-backs become `ge<date>`). The
 bound only moves earlier with time for a client that cached the discovery document, so the data
@@ -72,6 +76,8 @@ class CdsService:
     description: str
     prefetch: dict[str, str] = field(default_factory=dict)
     usage_requirements: str | None = None
+    #: {name: FHIR JSON value} of the CQL parameters the service runs with (read-only).
+    parameters: dict = field(default_factory=dict)
 
     def descriptor(self, hook: str) -> dict:
         d = {"hook": hook, "title": self.title, "description": self.description, "id": self.id}
@@ -81,8 +87,13 @@ class CdsService:
             d["usageRequirements"] = self.usage_requirements
         pd = self.plan_definition
         ext = {k: pd[k] for k in ("url", "version") if pd.get(k)}
+        extension = {}
         if ext:
-            d["extension"] = {"dilation-cds-plandefinition": ext}
+            extension["dilation-cds-plandefinition"] = ext
+        if self.parameters:
+            extension["dilation-cds-parameters"] = dict(self.parameters)
+        if extension:
+            d["extension"] = extension
         return d
 
 
@@ -111,6 +122,11 @@ def build_services(kb, today: date | None = None) -> dict[str, CdsService]:
         if not hooks:
             continue
         prefetch = prefetch_templates(kb.data_requirements(pd), kb, today)
+        parameters = {}
+        if hasattr(kb, "parameter_values"):  # the effective thresholds, shown in discovery
+            from service.apply.values import to_fhir
+
+            parameters = {k: to_fhir(v) for k, v in kb.parameter_values(pd).items()}
         services[pd["id"]] = CdsService(
             id=pd["id"],
             hooks=tuple(hooks),
@@ -119,6 +135,7 @@ def build_services(kb, today: date | None = None) -> dict[str, CdsService]:
             description=_plain_description(pd),
             prefetch=prefetch,
             usage_requirements=pd.get("usage"),
+            parameters=parameters,
         )
     return services
 

@@ -6,6 +6,8 @@ kb.plan_definitions            # list of PlanDefinition dicts
 kb.resolve("url|version")      # or "url" (newest version) or "Type/id" -> dict | None
 kb.engine, kb.terminology      # the compiled ELM engine and its terminology
 kb.data_requirements(pd)       # FHIR DataRequirement JSON list for a PlanDefinition
+kb = kb.with_parameters({"Severe Pain Score": 9})  # deployment CQL parameter values
+kb.parameter_values(pd)        # the values a PlanDefinition's logic runs with
 kb.search("ValueSet", {"name": ["demo"]})
 ```
 A broken artifact (invalid FHIR, R4-only violations, a dangling canonical, a condition naming a
@@ -14,6 +16,7 @@ definition that the ELM lacks, stale generated expressions) raises `KnowledgeErr
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,9 @@ class KnowledgeBase:
         self.engine = engine
         self.terminology = terminology
         self._requirements: dict[str, list[dict]] = {}
+        #: Deployment values of CQL parameters ({name: CQL value}, service.knowledge.parameters):
+        #: the base of every evaluation and of the data requirements' look-back windows.
+        self.parameters: dict[str, Any] = {}
         #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id` (service.apply).
         self.prepared: dict[str, Any] = {}
         self._displays: dict[tuple[str, str], str] = {}
@@ -102,6 +108,17 @@ class KnowledgeBase:
         for pd in kb.plan_definitions:
             kb.data_requirements(pd)
         return kb
+
+    def with_parameters(self, parameters: dict[str, Any]) -> KnowledgeBase:
+        """This knowledge base with deployment CQL parameter values (already converted and
+        checked: `service.knowledge.parameters.resolve_parameters`). Artifacts, the compiled
+        engine and prepared plans are shared; data requirements are recomputed with them."""
+        view = copy.copy(self)
+        view.parameters = dict(parameters)
+        view._requirements = {}
+        for pd in view.plan_definitions:
+            view.data_requirements(pd)
+        return view
 
     def _check_references(self) -> None:
         """Every canonical our artifacts point at must resolve (external code systems aside)."""
@@ -172,22 +189,34 @@ class KnowledgeBase:
 
     def data_requirements(self, plan_definition: dict) -> list[dict]:
         """FHIR DataRequirements of a PlanDefinition: its libraries (with their includes), the
-        libraries of the ActivityDefinitions and nested PlanDefinitions its actions use."""
+        libraries of the ActivityDefinitions and nested PlanDefinitions its actions use. Date
+        windows bounded by a CQL parameter use the deployment's value (`with_parameters`)."""
         key = f"{plan_definition.get('url')}|{plan_definition.get('version')}"
         cached = self._requirements.get(key)
         if cached is None:
-            names: list[str] = []
-            for artifact in self._artifacts_of(plan_definition):
-                for canonical in iter_expression_libraries(artifact):
-                    lib = self.library_for(canonical)
-                    if lib is not None:
-                        names.extend(included_libraries(lib.name, self.libraries))
             found: list[dict] = []
-            for name in dict.fromkeys(names):
-                found.extend(library_requirements(name, self.libraries))
+            for name in self.libraries_of(plan_definition):
+                found.extend(library_requirements(name, self.libraries, self.parameters))
             cached = merge_requirements(found)
             self._requirements[key] = cached
         return [dict(r) for r in cached]
+
+    def libraries_of(self, plan_definition: dict) -> list[str]:
+        """Names of the CQL libraries a PlanDefinition's logic uses, includes first-seen order."""
+        names: list[str] = []
+        for artifact in self._artifacts_of(plan_definition):
+            for canonical in iter_expression_libraries(artifact):
+                lib = self.library_for(canonical)
+                if lib is not None:
+                    names.extend(included_libraries(lib.name, self.libraries))
+        return list(dict.fromkeys(names))
+
+    def parameter_values(self, plan_definition: dict) -> dict[str, Any]:
+        """{name: CQL value} of the parameters a PlanDefinition's logic runs with: the
+        deployment's value, else the content's default (per-request parameters left out)."""
+        from service.knowledge.parameters import effective_values
+
+        return effective_values(self, self.libraries_of(plan_definition))
 
     def _artifacts_of(self, plan_definition: dict) -> list[dict]:
         out, seen = [plan_definition], {id(plan_definition)}

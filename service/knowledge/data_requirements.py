@@ -6,10 +6,12 @@ For every `Retrieve` of a library (and, transitively, of the libraries it includ
   (`code`: system, code, display) when the retrieve is filtered by terminology;
 - `dateFilter` = `{path, valueDuration}` when the retrieve is the source of a query whose `where`
   (through `and`) bounds a date property of the alias from below by `Now()`/`Today()` minus a
-  quantity (a literal or a parameter's default), e.g. `(O.effective as dateTime) during
-  Interval[Now() - 30 days, Now()]` or `... on or after Today() - 6 months`. The Duration means
-  "no older than this before the evaluation time". A retrieve whose results are also used
-  without a date bound produces the unfiltered requirement, which subsumes the dated one.
+  quantity (a literal, or a parameter: its deployment value, else its default), e.g.
+  `(O.effective as dateTime) during Interval[Now() - 30 days, Now()]` or
+  `... on or after Today() - 6 months`. The Duration means "no older than this before the
+  evaluation time". A retrieve whose results are also used without a date bound produces the
+  unfiltered requirement, which subsumes the dated one. Library resources carry the content's
+  defaults; a deployment's requirements (discovery, $data-requirements) use its values.
 
 The result is deduplicated (same type, profile and code filter: the widest date window wins; no
 window at all wins over any window), sorted, and JSON-ready. cdshooks turns it into prefetch
@@ -59,9 +61,16 @@ def _unit(unit: str) -> tuple[str, str, float] | None:
 class _LibraryScan:
     """Walks one library's ELM collecting requirements."""
 
-    def __init__(self, lib: CqlLibrary, libraries: dict[str, CqlLibrary]) -> None:
+    def __init__(
+        self,
+        lib: CqlLibrary,
+        libraries: dict[str, CqlLibrary],
+        values: dict[str, Any] | None = None,
+    ) -> None:
         self.lib = lib
         self.libraries = libraries
+        #: Deployment values of CQL parameters (bare or `Library.Name` keys, CQL values).
+        self.values = values or {}
         section = lib.elm.get("library") or {}
         self.valuesets = {v["name"]: v for v in (section.get("valueSets") or {}).get("def", [])}
         self.codesystems = {c["name"]: c for c in (section.get("codeSystems") or {}).get("def", [])}
@@ -78,7 +87,7 @@ class _LibraryScan:
         if library_name and library_name in self.includes:
             target = self.libraries.get(self.includes[library_name])
             if target is not None:
-                return _LibraryScan(target, self.libraries)
+                return _LibraryScan(target, self.libraries, self.values)
         return self
 
     def _code(self, ref: dict) -> dict | None:
@@ -163,7 +172,11 @@ class _LibraryScan:
                 scan, arg, arg_env = env[node["name"]]
                 return scan._literal(arg, arg_env)
             elif t == "ParameterRef" and not node.get("libraryName"):
-                node = (self.parameters.get(node.get("name")) or {}).get("default")
+                name = node.get("name")
+                for key in (f"{self.lib.name}.{name}", name):
+                    if key in self.values and name in self.parameters:
+                        return _constant(self.values[key])
+                node = (self.parameters.get(name) or {}).get("default")
             else:
                 return node if t in ("Quantity", "Instance") else None
         return None
@@ -424,6 +437,13 @@ class _LibraryScan:
                     stack.append(value)
 
 
+def _constant(value: Any) -> Any:
+    """A deployment's CQL parameter value in the form `_literal` returns (a Quantity node)."""
+    if type(value).__name__ == "Quantity":
+        return {"type": "Quantity", "value": value.value, "unit": value.unit}
+    return value
+
+
 def _statements(lib: CqlLibrary) -> list[dict]:
     return list(((lib.elm.get("library") or {}).get("statements") or {}).get("def") or [])
 
@@ -434,9 +454,12 @@ def _window_days(date_filter: dict) -> float:
     return float(d.get("value", 0)) * unit[2]
 
 
-def retrieve_requirements(lib: CqlLibrary, libraries: dict[str, CqlLibrary]) -> list[dict]:
-    """Requirements of one library's own statements (includes not followed)."""
-    scan = _LibraryScan(lib, libraries)
+def retrieve_requirements(
+    lib: CqlLibrary, libraries: dict[str, CqlLibrary], values: dict[str, Any] | None = None
+) -> list[dict]:
+    """Requirements of one library's own statements (includes not followed); `values` are
+    deployment CQL parameter values (default: the parameters' defaults)."""
+    scan = _LibraryScan(lib, libraries, values)
     statements = ((lib.elm.get("library") or {}).get("statements") or {}).get("def") or []
     scan.walk(statements)
     return scan.found
@@ -456,11 +479,13 @@ def included_libraries(name: str, libraries: dict[str, CqlLibrary]) -> list[str]
     return seen
 
 
-def library_requirements(name: str, libraries: dict[str, CqlLibrary]) -> list[dict]:
+def library_requirements(
+    name: str, libraries: dict[str, CqlLibrary], values: dict[str, Any] | None = None
+) -> list[dict]:
     """Requirements of a library and all the libraries it includes, merged."""
     found: list[dict] = []
     for lib_name in included_libraries(name, libraries):
-        found.extend(retrieve_requirements(libraries[lib_name], libraries))
+        found.extend(retrieve_requirements(libraries[lib_name], libraries, values))
     return merge_requirements(found)
 
 

@@ -4,12 +4,16 @@ For each scenario in tests/scenarios/cases the record is sent three ways and mus
 cards: as a complete prefetch; as a partial prefetch, with the missing keys served by a local
 FHIR server; and with no prefetch and no FHIR server, which must be a 412. The cards must be the
 scenario's expected PlanDefinition actions (identified by their stable uuids) and never its
-absent ones, and every response must conform to the spec.
+absent ones, and every response must conform to the spec. A scenario with CQL parameter values
+(a hospital's own thresholds) runs against a service deployed with them (CDS_CQL_PARAMETERS).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +24,7 @@ from service.cdshooks.cards import stable_uuid
 from service.config import Settings, TrustedIssuer
 from tests.scenarios.loader import load_scenarios
 from tests.support.cds_spec import assert_conforms
+from tests.support.cql_parameters import parameters_resource
 from tests.support.fhir_server import FhirTestServer
 from tests.support.jwt_keys import TestClient
 from tests.support.live import LiveServer
@@ -39,8 +44,8 @@ def fhir():
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, ehr, fhir):
-    settings = Settings(
+def base_settings(tmp_path_factory, ehr, fhir) -> Settings:
+    return Settings(
         sqlite_path=tmp_path_factory.mktemp("db") / "cds.sqlite3",
         trusted_issuers=(
             TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks(), fhir_servers=(fhir.base_url,)),
@@ -49,16 +54,46 @@ def live(tmp_path_factory, ehr, fhir):
         allow_http_fhir=True,
         log_level="WARNING",
     )
-    with LiveServer(create_app(settings)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
-def discovery(live, ehr) -> list[dict]:
+def live(base_settings):
+    with LiveServer(create_app(base_settings)) as server:
+        yield server
+
+
+def discovery_of(live, ehr) -> list[dict]:
     url = live.url + "/cds-services"
     resp = requests.get(url, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=10)
     assert resp.status_code == 200
     return resp.json()["services"]
+
+
+@pytest.fixture(scope="module")
+def discovery(live, ehr) -> list[dict]:
+    return discovery_of(live, ehr)
+
+
+@pytest.fixture(scope="module")
+def deployed(live, discovery, base_settings, ehr):
+    """`deployed(scenario)` → (server, its discovery): the default deployment, or, for a
+    scenario with CQL parameter values, a service deployed with them (one per distinct set)."""
+    servers: dict[str, tuple] = {}
+    with ExitStack() as stack:
+
+        def server_for(scenario) -> tuple:
+            if not scenario.parameters:
+                return live, discovery
+            key = json.dumps(scenario.parameters, sort_keys=True)
+            if key not in servers:
+                settings = dataclasses.replace(
+                    base_settings, cql_parameters=parameters_resource(scenario.parameters)
+                )
+                server = stack.enter_context(LiveServer(create_app(settings)))
+                servers[key] = (server, discovery_of(server, ehr))
+            return servers[key]
+
+        yield server_for
 
 
 def prefetch_for(templates: dict[str, str], record: list[dict]) -> dict:
@@ -161,15 +196,10 @@ def record_of(scenario) -> list[dict]:
     return [e["resource"] for e in scenario.bundle["entry"]]
 
 
-def skip_if_parameterised(scenario) -> None:
-    if scenario.parameters:
-        pytest.skip("CQL parameter overrides have no channel in a CDS Hooks call")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
-def test_scenario_with_complete_prefetch(live, ehr, discovery, scenario):
-    skip_if_parameterised(scenario)
+def test_scenario_with_complete_prefetch(deployed, ehr, scenario):
+    live, discovery = deployed(scenario)
     record = record_of(scenario)
     fired, statuses = run_all_services(
         live,
@@ -185,9 +215,9 @@ def test_scenario_with_complete_prefetch(live, ehr, discovery, scenario):
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.slug for s in SCENARIOS])
 def test_scenario_with_partial_prefetch_completed_from_the_fhir_server(
-    live, ehr, discovery, fhir, scenario
+    deployed, ehr, fhir, scenario
 ):
-    skip_if_parameterised(scenario)
+    live, discovery = deployed(scenario)
     record = record_of(scenario)
     fhir.resources = record
     fhir.requests.clear()
