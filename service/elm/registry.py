@@ -25,3 +25,40 @@ def operator(*node_types: str) -> Callable[[CompileFn], CompileFn]:
         return fn
 
     return register
+
+
+def null_propagating(fn: Callable[..., Any], arity: int = 1) -> CompileFn:
+    """The compile function of an operator that is null when an operand is null, else
+    `fn(*operands)` ("null in, null out"). Arity 1 and 2 get closures without a loop (for 2,
+    the second operand is not evaluated when the first is null); any other arity evaluates
+    every operand."""
+
+    def compile_fn(node: dict, c: Compiler) -> Evaluator:
+        if arity == 1:
+            a = c.compile_operand(node)
+
+            def unary(ctx: Any) -> Any:
+                x = a(ctx)
+                return None if x is None else fn(x)
+
+            return unary
+        ops = c.compile_operands(node)
+        if arity == 2:
+            a, b = ops
+
+            def binary(ctx: Any) -> Any:
+                x = a(ctx)
+                if x is None:
+                    return None
+                y = b(ctx)
+                return None if y is None else fn(x, y)
+
+            return binary
+
+        def nary(ctx: Any) -> Any:
+            args = [op(ctx) for op in ops]
+            return None if any(x is None for x in args) else fn(*args)
+
+        return nary
+
+    return compile_fn

@@ -31,7 +31,7 @@ from service.elm.datatypes.numbers import (
     check_long,
 )
 from service.elm.errors import CqlError
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 D = DECIMAL_CONTEXT
 
@@ -326,26 +326,8 @@ def _step(x: Any, direction: int) -> Any:
     return m()
 
 
-@operator("Successor")
-def compile_successor(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def successor(ctx: Any) -> Any:
-        x = a(ctx)
-        return None if x is None else _step(x, 1)
-
-    return successor
-
-
-@operator("Predecessor")
-def compile_predecessor(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def predecessor(ctx: Any) -> Any:
-        x = a(ctx)
-        return None if x is None else _step(x, -1)
-
-    return predecessor
+operator("Successor")(null_propagating(lambda x: _step(x, 1)))
+operator("Predecessor")(null_propagating(lambda x: _step(x, -1)))
 
 
 _DATE_DIGITS = {4: 0, 6: 1, 8: 2, 10: 3, 12: 4, 14: 5, 17: 6}

@@ -24,7 +24,7 @@ from service.elm.datatypes.temporal import (
 )
 from service.elm.errors import ElmLoadError
 from service.elm.ops.clinical import evaluation_datetime
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 
 def precision_of(node: dict) -> int | None:
@@ -199,39 +199,9 @@ def compile_time_of_day(node: dict, c: Compiler) -> Evaluator:
     return time_of_day
 
 
-@operator("DateFrom")
-def compile_date_from(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def date_from(ctx: Any) -> Date | None:
-        x = a(ctx)
-        if x is None:
-            return None
-        return x if isinstance(x, Date) else x.date()
-
-    return date_from
-
-
-@operator("TimeFrom")
-def compile_time_from(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def time_from(ctx: Any) -> Time | None:
-        x = a(ctx)
-        return None if x is None else x.time()
-
-    return time_from
-
-
-@operator("TimezoneOffsetFrom", "TimezoneFrom")
-def compile_timezone_offset_from(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def timezone_offset_from(ctx: Any) -> Decimal | None:
-        x = a(ctx)
-        return None if x is None else x.tz
-
-    return timezone_offset_from
+operator("DateFrom")(null_propagating(lambda x: x if isinstance(x, Date) else x.date()))
+operator("TimeFrom")(null_propagating(lambda x: x.time()))
+operator("TimezoneOffsetFrom", "TimezoneFrom")(null_propagating(lambda x: x.tz))
 
 
 @operator("DateTimeComponentFrom")

@@ -18,7 +18,7 @@ from service.elm.datatypes import interval as iv
 from service.elm.datatypes.interval import Interval
 from service.elm.ops import lists
 from service.elm.ops.datetime import precision_of
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 _POINT_TYPES = {
     "System.Integer": "Integer",
@@ -70,24 +70,11 @@ def compile_interval(node: dict, c: Compiler) -> Evaluator:
     return interval
 
 
-def _unary(fn: Callable[[Any], Any]) -> Callable[[dict, Compiler], Evaluator]:
-    def compile_fn(node: dict, c: Compiler) -> Evaluator:
-        a = c.compile_operand(node)
-
-        def run(ctx: Any) -> Any:
-            x = a(ctx)
-            return None if x is None else fn(x)
-
-        return run
-
-    return compile_fn
-
-
-operator("Start")(_unary(lambda i: i.start()))
-operator("End")(_unary(lambda i: i.end()))
-operator("Width")(_unary(iv.width))
-operator("Size")(_unary(iv.size))
-operator("PointFrom")(_unary(iv.point_from))
+operator("Start")(null_propagating(lambda i: i.start()))
+operator("End")(null_propagating(lambda i: i.end()))
+operator("Width")(null_propagating(iv.width))
+operator("Size")(null_propagating(iv.size))
+operator("PointFrom")(null_propagating(iv.point_from))
 
 
 def _binary(fn: Callable[[Any, Any, int | None], Any]) -> Callable[[dict, Compiler], Evaluator]:

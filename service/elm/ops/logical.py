@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 
 def _junction(dominant: bool) -> Any:
@@ -67,12 +67,4 @@ def compile_implies(node: dict, c: Compiler) -> Evaluator:
     return implies
 
 
-@operator("Not")
-def compile_not(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def not_(ctx: Any) -> bool | None:
-        x = a(ctx)
-        return None if x is None else not x
-
-    return not_
+operator("Not")(null_propagating(lambda x: not x))

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 
 @lru_cache(maxsize=256)
@@ -19,48 +19,16 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _null_safe(fn: Any, arity: int) -> Any:
-    def compile_fn(node: dict, c: Compiler) -> Evaluator:
-        ops = c.compile_operands(node)
-        if arity == 1:
-            (a,) = ops
-
-            def unary(ctx: Any) -> Any:
-                x = a(ctx)
-                return None if x is None else fn(x)
-
-            return unary
-        if arity == 2:
-            a, b = ops
-
-            def binary(ctx: Any) -> Any:
-                x = a(ctx)
-                if x is None:
-                    return None
-                y = b(ctx)
-                return None if y is None else fn(x, y)
-
-            return binary
-
-        def nary(ctx: Any) -> Any:
-            args = [op(ctx) for op in ops]
-            return None if any(x is None for x in args) else fn(*args)
-
-        return nary
-
-    return compile_fn
-
-
-operator("Upper")(_null_safe(str.upper, 1))
-operator("Lower")(_null_safe(str.lower, 1))
-operator("Concatenate")(_null_safe(lambda *xs: "".join(xs), 0))
-operator("EndsWith")(_null_safe(lambda s, suffix: s.endswith(suffix), 2))
-operator("Matches")(_null_safe(lambda s, p: _regex(p).fullmatch(s) is not None, 2))
+operator("Upper")(null_propagating(str.upper, 1))
+operator("Lower")(null_propagating(str.lower, 1))
+operator("Concatenate")(null_propagating(lambda *xs: "".join(xs), 0))
+operator("EndsWith")(null_propagating(lambda s, suffix: s.endswith(suffix), 2))
+operator("Matches")(null_propagating(lambda s, p: _regex(p).fullmatch(s) is not None, 2))
 
 
 @operator("StartsWith")
 def compile_starts_with(node: dict, c: Compiler) -> Evaluator:
-    return _null_safe(lambda s, prefix: s.startswith(prefix), 2)(node, c)
+    return null_propagating(lambda s, prefix: s.startswith(prefix), 2)(node, c)
 
 
 def _java_replacement(repl: str) -> str:
@@ -84,7 +52,9 @@ def _java_replacement(repl: str) -> str:
     return "".join(out)
 
 
-operator("ReplaceMatches")(_null_safe(lambda s, p, r: _regex(p).sub(_java_replacement(r), s), 3))
+operator("ReplaceMatches")(
+    null_propagating(lambda s, p, r: _regex(p).sub(_java_replacement(r), s), 3)
+)
 
 
 @operator("Length")
