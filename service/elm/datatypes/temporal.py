@@ -450,6 +450,23 @@ def _minutes(hours: Decimal) -> int:
     return int((hours * 60).to_integral_value())
 
 
+def _fmt_date(p: tuple) -> str:
+    """Year, month and day as far as known: `2024`, `2024-06`, `2024-06-15`."""
+    return "-".join([f"{p[0]:04d}", *(f"{x:02d}" for x in p[1:])])
+
+
+def _fmt_time(p: tuple) -> str:
+    """Hour, minute, second and millisecond as far as known: `14`, `14:30`, `14:30:05.120`."""
+    s = f"{p[0]:02d}"
+    if len(p) > 1:
+        s += f":{p[1]:02d}"
+    if len(p) > 2:
+        s += f":{p[2]:02d}"
+    if len(p) > 3:
+        s += f".{p[3]:03d}"
+    return s
+
+
 def _fmt_tz(tz: Decimal) -> str:
     sign = "-" if tz < 0 else "+"
     total = int((abs(tz) * 60).to_integral_value())
@@ -626,19 +643,9 @@ class DateTime(_Temporal):
 
     def __str__(self) -> str:
         p = self.parts
-        s = f"{p[0]:04d}"
-        if len(p) > 1:
-            s += f"-{p[1]:02d}"
-        if len(p) > 2:
-            s += f"-{p[2]:02d}"
+        s = _fmt_date(p[:3])
         if len(p) > 3:
-            s += f"T{p[3]:02d}"
-            if len(p) > 4:
-                s += f":{p[4]:02d}"
-            if len(p) > 5:
-                s += f":{p[5]:02d}"
-            if len(p) > 6:
-                s += f".{p[6]:03d}"
+            s += "T" + _fmt_time(p[3:])
             if self.tz is not None:
                 s += _fmt_tz(self.tz)
         return s
@@ -710,8 +717,7 @@ class Date(_Temporal):
         return Date._make(tuple(f[: min(precision, DAY) + 1]))
 
     def __str__(self) -> str:
-        p = self.parts
-        return "-".join([f"{p[0]:04d}", *(f"{x:02d}" for x in p[1:])])
+        return _fmt_date(self.parts)
 
 
 class Time(_Temporal):
@@ -802,15 +808,7 @@ class Time(_Temporal):
         return Time._make(tuple(f[HOUR : max(precision, HOUR) + 1]))
 
     def __str__(self) -> str:
-        p = self.parts
-        s = f"{p[0]:02d}"
-        if len(p) > 1:
-            s += f":{p[1]:02d}"
-        if len(p) > 2:
-            s += f":{p[2]:02d}"
-        if len(p) > 3:
-            s += f".{p[3]:03d}"
-        return s
+        return _fmt_time(self.parts)
 
     def __repr__(self) -> str:
         return f"@T{self}"
