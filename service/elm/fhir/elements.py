@@ -295,15 +295,9 @@ def _compile_primitive_sibling(node: dict, path: str, c: Compiler) -> Evaluator 
     if not isinstance(src, dict) or src.get("type") != "Property" or "." in src.get("path", ""):
         return None
     key = "_" + src["path"]
-    if src.get("scope") is not None:
-        scope = src["scope"]
-        c.uses_scope()
+    from service.elm.ops.structured import compile_property_source
 
-        def parent(ctx: Any) -> Any:
-            return ctx.vars.get(scope)
-
-    else:
-        parent = c.compile(src["source"])
+    parent = compile_property_source(src, c)
 
     def sibling(ctx: Any) -> Any:
         obj = parent(ctx)
@@ -372,15 +366,9 @@ def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | Non
     if local is None:
         return None
     key = choice_key(operand["path"], local)
-    if operand.get("scope") is not None:
-        scope = operand["scope"]
-        c.uses_scope()
+    from service.elm.ops.structured import compile_property_source
 
-        def src(ctx: Any) -> Any:
-            return ctx.vars.get(scope)
-
-    else:
-        src = c.compile(operand["source"])
+    src = compile_property_source(operand, c)
 
     def cast(ctx: Any) -> Any:
         obj = src(ctx)

@@ -68,22 +68,27 @@ def property_getter(path: str) -> Any:
     return get
 
 
+def compile_property_source(node: dict, c: Compiler) -> Evaluator:
+    """What a Property node reads its path from: the scope variable it names (a query alias),
+    else its compiled `source`."""
+    scope = node.get("scope")
+    if scope is None:
+        return c.compile(node["source"])
+    c.uses_scope()
+
+    def scope_value(ctx: Any) -> Any:
+        return ctx.vars.get(scope)
+
+    return scope_value
+
+
 @operator("Property")
 def compile_property(node: dict, c: Compiler) -> Evaluator:
     from service.elm.fhir.elements import compile_fhir_property
 
     path: str = node["path"]
-    scope = node.get("scope")
-    if scope is not None:
-        c.uses_scope()
-
-        def source(ctx: Any) -> Any:
-            return ctx.vars.get(scope)
-
-        source_type = None
-    else:
-        source = c.compile(node["source"])
-        source_type = c.static_type(node["source"])
+    source = compile_property_source(node, c)
+    source_type = None if node.get("scope") is not None else c.static_type(node["source"])
     special = compile_fhir_property(node, source, source_type, c)
     if special is not None:
         return special
