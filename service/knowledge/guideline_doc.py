@@ -189,8 +189,10 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
     out += [
         "## Configurable thresholds",
         "",
-        "Thresholds without a published number are CQL parameters; a deployment overrides them"
-        " through the `$apply` / CDS Hooks parameters.",
+        "Thresholds without a published number are CQL parameters. A deployment sets its own"
+        " values in `CDS_CQL_PARAMETERS_FILE` (a FHIR Parameters resource; docs/deploy.md),"
+        " used by every CDS Hooks call and `$apply`; a `$apply` request may pass its own"
+        " `parameters`, which win. `Selections` is set per order-select call.",
         "",
         "| Parameter | Type | Default | Meaning | Library |",
         "|---|---|---|---|---|",
