@@ -211,7 +211,11 @@ def _cql_parameters(env: dict[str, str]) -> dict | None:
     origin: dict[str, str] = {}
     for setting, value in sources:
         if not isinstance(value, dict) or value.get("resourceType") != "Parameters":
-            raise ConfigError(f"{setting} must be a FHIR Parameters resource")
+            raise ConfigError(
+                f"{setting} must be a FHIR Parameters resource: "
+                '{"resourceType": "Parameters", "parameter": [{"name": "Severe Pain Score", '
+                '"valueInteger": 8}]}'
+            )
         items = value.get("parameter") or []
         if not isinstance(items, list):
             raise ConfigError(f"{setting}: Parameters.parameter must be a list")

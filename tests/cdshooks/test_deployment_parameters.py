@@ -184,6 +184,16 @@ def test_a_malformed_setting_stops_start_up(env, message):
         Settings.from_env(env)
 
 
+def test_the_documented_example_file_starts_the_service_with_its_values(settings, kb, ehr):
+    example = Settings().content_dir.parent / "deploy" / "examples" / "cql-parameters.json"
+    s = Settings.from_env({"CDS_CQL_PARAMETERS_FILE": str(example)})
+    app = create_app(dataclasses.replace(settings, cql_parameters=s.cql_parameters), knowledge=kb)
+    values = parameters_in_discovery(app, RECOMMENDATIONS, ehr)
+    assert values["Severe Pain Score"] == 8
+    assert values["Incontinence Association Months"] == 24
+    assert values["Home Eligible Stenosis Severities"] == ["stenosis-mild", "stenosis-moderate"]
+
+
 def test_a_name_set_both_inline_and_in_the_file_stops_start_up(tmp_path):
     path = tmp_path / "thresholds.json"
     path.write_text(json.dumps(parameters_resource({"Severe Pain Score": 9})))
