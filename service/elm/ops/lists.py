@@ -16,7 +16,7 @@ from service.elm import semantics
 from service.elm.compiler import Compiler, Evaluator
 from service.elm.datatypes.tuples import Tuple
 from service.elm.errors import CqlError
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 _equal = semantics.equal
 
@@ -245,15 +245,7 @@ def compile_flatten(node: dict, c: Compiler) -> Evaluator:
     return flatten
 
 
-@operator("Distinct")
-def compile_distinct(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def distinct_(ctx: Any) -> list | None:
-        v = a(ctx)
-        return None if v is None else distinct(v)
-
-    return distinct_
+operator("Distinct")(null_propagating(distinct))
 
 
 def compare_for_sort(a: Any, b: Any) -> int:

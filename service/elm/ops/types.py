@@ -19,7 +19,7 @@ from service.elm.datatypes.numbers import (
     check_int,
     check_long,
 )
-from service.elm.registry import operator
+from service.elm.registry import null_propagating, operator
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _DEC_RE = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -271,15 +271,7 @@ def compile_to_list(node: dict, c: Compiler) -> Evaluator:
     return to_list
 
 
-@operator("ToChars")
-def compile_to_chars(node: dict, c: Compiler) -> Evaluator:
-    a = c.compile_operand(node)
-
-    def to_chars(ctx: Any) -> list | None:
-        v = a(ctx)
-        return None if v is None else list(v)
-
-    return to_chars
+operator("ToChars")(null_propagating(list))
 
 
 @operator("CanConvertQuantity")
