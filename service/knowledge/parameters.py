@@ -75,8 +75,8 @@ def value_type(value: Any) -> str:
     if isinstance(value, str):
         return "String"
     if isinstance(value, list):
-        kinds = sorted({value_type(v) for v in value})
-        return f"List<{kinds[0] if len(kinds) == 1 else 'Any'}>"
+        kinds = {value_type(v) for v in value}
+        return f"List<{kinds.pop() if len(kinds) == 1 else 'Any'}>"
     name = type(value).__name__
     if name == "Interval":
         return f"Interval<{value.point_type}>"
