@@ -53,19 +53,20 @@ def read_body(limit: int) -> bytes:
         chunks.append(chunk)
 
 
-def _with_deployment_parameters(knowledge, resource: dict):
+def _with_deployment_parameters(knowledge, resource: dict | None):
     """The knowledge base with CDS_CQL_PARAMETERS[_FILE] applied: converted and checked once
-    (a wrong name or type raises ConfigError: the service does not start), then logged."""
+    (a wrong name or type raises ConfigError: the service does not start), then logged (names
+    and values only; an empty object when every parameter keeps the content's default)."""
     from service.apply.values import to_fhir
     from service.knowledge.parameters import resolve_parameters
 
-    values = resolve_parameters(knowledge, resource)
+    values = resolve_parameters(knowledge, resource) if resource else {}
     log_event(
         log,
         "CQL parameter overrides in effect",
         parameters={name: to_fhir(value) for name, value in sorted(values.items())},
     )
-    return knowledge.with_parameters(values)
+    return knowledge.with_parameters(values) if values else knowledge
 
 
 def create_app(
@@ -94,8 +95,7 @@ def create_app(
         from service.knowledge import KnowledgeBase
 
         knowledge = KnowledgeBase.load(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
-    if settings.cql_parameters:
-        knowledge = _with_deployment_parameters(knowledge, settings.cql_parameters)
+    knowledge = _with_deployment_parameters(knowledge, settings.cql_parameters)
     if apply is None:
         from service.apply import apply_plan_definition as apply
     store = store or open_store(settings)

@@ -213,6 +213,10 @@ def test_start_up_logs_the_values_in_effect(deploy, capsys):
         "Incontinence Association Months": 24,
         "Severe Pain Score": 9,
     }
+    deploy(log_level="INFO")
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    logged = [e for e in events if e.get("event") == "CQL parameter overrides in effect"]
+    assert logged and logged[-1]["parameters"] == {}  # every default
 
 
 # -- data requirements and discovery ------------------------------------------------------------
