@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import request
 
-from service.cdshooks.errors import ApiError
-
 
 def invalid_request(text: str) -> Exception:
     """A 400 `invalid` OperationOutcome error (the default for the helpers below)."""
+    # Imported here: service.cdshooks itself reads bodies through this module.
+    from service.cdshooks.errors import ApiError
+
     return ApiError(400, "invalid", text)
 
 

@@ -31,6 +31,7 @@ from service.fhirclient import (
     OutboundPolicy,
     bundle_resources,
 )
+from service.http_json import read_json_object
 from service.observability import Metrics, log_event
 
 log = logging.getLogger("service.cdshooks")
@@ -121,18 +122,6 @@ class CdsRuntime:
         return request.base_url
 
 
-def _json_body() -> dict:
-    """The request's JSON object, parsed once (the app read the body, bounded: service/app.py)."""
-    raw = request.get_data(cache=True)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "invalid", "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid", "the request body must be a JSON object")
-    return body
-
-
 def _validated(schema, data: dict, message: str, prefix: str = "") -> dict:
     """marshmallow load, or a 400 naming every invalid field path."""
     try:
@@ -194,7 +183,7 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
     def feedback(service_id: str) -> Response:
         if service_id not in rt.services:
             raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
-        data = _validated(FEEDBACK_REQUEST, _json_body(), "invalid feedback")
+        data = _validated(FEEDBACK_REQUEST, read_json_object(), "invalid feedback")
         stored = 0
         for item in data["feedback"]:
             if rt.store.record_feedback(service_id, item):
@@ -217,7 +206,7 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
     svc = rt.services.get(service_id)
     if svc is None:
         raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
-    body = _json_body()
+    body = read_json_object()
     if isinstance(body.get("hookInstance"), str):
         audit["hook_instance"] = body["hookInstance"][:64]
     env = _validated(HOOK_REQUEST, body, "invalid CDS Hooks request")
