@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from benchmarks._server import free_port, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "examples" / "patient-view-lateral-fissure.json"
@@ -22,42 +19,22 @@ SERVICE = "anal-dilation-recommendations"
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
-        **os.environ,
         "CDS_AUTH": "off",
-        "CDS_BIND": f"127.0.0.1:{port}",
         "CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"),
         "WEB_CONCURRENCY": "2",
         "CDS_ACCESS_LOG": str(tmp / "access.log"),
+        "CDS_METRICS_DIR": None,  # gunicorn.conf.py makes the shared metrics directory
     }
-    env.pop("CDS_METRICS_DIR", None)
-    gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen(
-        [gunicorn_bin, "-c", "deploy/gunicorn.conf.py", "service.app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "error.log", "w"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            assert proc.poll() is None, (tmp / "error.log").read_text()[-2000:]
-            try:
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not become ready")
-        yield base, tmp
+        proc = start_gunicorn(port, env, tmp / "error.log")
+    except SystemExit as e:
+        pytest.fail(str(e))
+    try:
+        yield f"http://127.0.0.1:{port}", tmp
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        stop(proc)
         proc.wait(timeout=30)
 
 
@@ -75,21 +52,13 @@ def test_the_deployed_service_answers_the_readme_example_with_a_card(gunicorn):
 def test_metrics_count_the_calls_of_every_worker(gunicorn):
     base, _ = gunicorn
     body = json.loads(EXAMPLE.read_text())
-    before = _cards(requests.get(base + "/metrics", timeout=5).text)
+    before = _settled_cards(base)  # earlier calls of this module may still be unpublished
     for _ in range(10):
         assert (
             requests.post(f"{base}/cds-services/{SERVICE}", json=body, timeout=10).status_code
             == 200
         )
-    # Workers publish their snapshots about once a second; on a loaded machine a publisher
-    # thread can lag, so wait (bounded) until every scrape agrees, then check the sum.
-    deadline = time.monotonic() + 15
-    while True:
-        time.sleep(1.0)
-        scrapes = {_cards(requests.get(base + "/metrics", timeout=5).text) for _ in range(4)}
-        if scrapes == {before + 10} or time.monotonic() > deadline:
-            break
-    assert scrapes == {before + 10}
+    assert _settled_cards(base) == before + 10
 
 
 @pytest.mark.slow
@@ -101,6 +70,21 @@ def test_the_access_log_is_json_without_query_strings(gunicorn):
     health = [entry for entry in lines if entry["path"] == "/healthz"]
     assert health and health[-1]["status"] == 200
     assert "secret-value" not in (tmp / "access.log").read_text()
+
+
+def _settled_cards(base: str) -> float:
+    """The cards counted by /metrics once every worker has published: workers publish about
+    once a second (later on a loaded machine), so wait, bounded, until scrapes agree twice."""
+    last = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(1.2)
+        scrapes = {_cards(requests.get(base + "/metrics", timeout=5).text) for _ in range(4)}
+        if len(scrapes) == 1 and scrapes == last:
+            break
+        last = scrapes
+    assert last is not None and len(last) == 1, f"metrics did not settle: {last}"
+    return next(iter(last))
 
 
 def _cards(metrics_text: str) -> float:
