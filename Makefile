@@ -73,6 +73,7 @@ bench-apply: setup
 	$(BIN)/python -m benchmarks.apply_bench
 
 bench-load: setup
+	scripts/install-bench-tools.sh
 	$(BIN)/python -m benchmarks.load_cdshooks
 
 soak: setup
