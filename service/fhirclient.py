@@ -5,6 +5,10 @@ Safety rules (docs/security.md):
   deployment allow-list or on the calling issuer's list, use https (unless http is allowed), and
   resolve only to public addresses unless private addresses are explicitly allowed. A refused URL
   is never connected to.
+- No DNS-rebinding window: the policy resolves the host once and returns the vetted address
+  (`VettedBase`); every connection of the session (reads, `next` pages, urllib3 retries) is made
+  to exactly that address by `PinnedAddressAdapter`, which keeps the original host name for the
+  `Host` header, TLS SNI and certificate verification. A request without a pin is refused.
 - A `FhirSession` is bound to one base URL and one bearer token. It only requests URLs on that
   exact origin and under that base: a `next` link elsewhere is refused, so the token never
   leaves the origin it was issued for. Redirects are not followed.
@@ -66,6 +70,34 @@ def normalise_base(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """The one address a host name was vetted to: connections go there and nowhere else."""
+
+    hostname: str  # lower-case, no brackets
+    address: str  # the IP literal that passed the policy
+    port: int
+    scheme: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def pool_host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address
+
+
+@dataclass(frozen=True)
+class VettedBase:
+    """A base URL allowed by the policy and the address its host was resolved to."""
+
+    base: str
+    pin: Pin
+
+
+@dataclass(frozen=True)
 class OutboundPolicy:
     deployment_allowlist: tuple[str, ...] = ()
     allow_private_addresses: bool = False
@@ -73,6 +105,10 @@ class OutboundPolicy:
 
     def check(self, base_url: str, issuer_allowlist: tuple[str, ...] = ()) -> str:
         """Return the normalised base URL, or raise FhirAccessDenied without connecting."""
+        return self.vet(base_url, issuer_allowlist).base
+
+    def vet(self, base_url: str, issuer_allowlist: tuple[str, ...] = ()) -> VettedBase:
+        """The allowed base and the single address to connect to (resolved once, here)."""
         if not isinstance(base_url, str) or not base_url:
             raise FhirAccessDenied("no fhirServer")
         parts = urlsplit(base_url)
@@ -86,11 +122,15 @@ class OutboundPolicy:
         allowed = self.deployment_allowlist + tuple(issuer_allowlist)
         if not any(_matches(base, entry) for entry in allowed):
             raise FhirAccessDenied("fhirServer is not on the allow-list for this client")
+        scheme, host, port = _origin(base)
+        addresses = _addresses(host, port)
         if not self.allow_private_addresses:
-            for addr in _addresses(parts.hostname, parts.port or 443):
+            # Every answer must be public: the connection is then pinned to the first one.
+            for addr in addresses:
                 if not addr.is_global:
                     raise FhirAccessDenied("fhirServer resolves to a non-public address")
-        return base
+        pin = Pin(hostname=host.strip("[]"), address=str(addresses[0]), port=port, scheme=scheme)
+        return VettedBase(base=base, pin=pin)
 
 
 def _matches(base: str, entry: str) -> bool:
@@ -109,7 +149,47 @@ def _addresses(host: str, port: int) -> list[ipaddress._BaseAddress]:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError:
         raise FhirAccessDenied("fhirServer host does not resolve") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    out = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not out:
+        raise FhirAccessDenied("fhirServer host does not resolve")
+    return out
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """Connects each request to the address its `Pin` names, never resolving the host again.
+
+    The urllib3 pool is keyed by the pinned IP *and* the original host name; for https the pool
+    gets `server_hostname` (SNI) and `assert_hostname` (certificate check) = the original host
+    name, so certificate verification is unchanged. Retries inside urllib3 reuse the pool, hence
+    the same address. A request that carries no pin, or whose host differs from its pin's, is
+    refused before any connection (`FhirAccessDenied`).
+    """
+
+    @staticmethod
+    def pin_of(request: requests.PreparedRequest) -> Pin:
+        pin = getattr(request, "fhir_pin", None)
+        scheme, host, port = _origin(request.url or "")
+        if not isinstance(pin, Pin):
+            raise FhirAccessDenied("no vetted address for this request")
+        if (scheme, host.strip("[]"), port) != (pin.scheme, pin.hostname, pin.port):
+            raise FhirAccessDenied("request origin differs from the vetted origin")
+        return pin
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        pin = self.pin_of(request)
+        host_params["host"] = pin.pool_host
+        host_params["port"] = pin.port
+        if pin.scheme == "https":
+            pool_kwargs["server_hostname"] = pin.hostname
+            pool_kwargs["assert_hostname"] = pin.hostname
+        return host_params, pool_kwargs
+
+    def send(self, request, *args, **kwargs):
+        request.headers["Host"] = self.pin_of(request).host_header
+        return super().send(request, *args, **kwargs)
 
 
 class FhirClient:
@@ -145,12 +225,13 @@ class FhirClient:
             raise_on_status=False,
             respect_retry_after_header=False,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
+        adapter = PinnedAddressAdapter(max_retries=retry, pool_maxsize=8)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
-    def bind(self, base_url: str, access_token: str | None) -> FhirSession:
-        return FhirSession(self, base_url, access_token)
+    def bind(self, vetted: VettedBase, access_token: str | None) -> FhirSession:
+        """A session on a base the policy vetted (`OutboundPolicy.vet`), pinned to its address."""
+        return FhirSession(self, vetted, access_token)
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -163,9 +244,10 @@ class FhirClient:
 
 
 class FhirSession:
-    def __init__(self, client: FhirClient, base_url: str, access_token: str | None) -> None:
+    def __init__(self, client: FhirClient, vetted: VettedBase, access_token: str | None) -> None:
         self.client = client
-        self.base = normalise_base(base_url)
+        self.base = normalise_base(vetted.base)
+        self.pin = vetted.pin
         self.origin = _origin(self.base)
         self._headers = {"Accept": FHIR_JSON}
         if access_token:
@@ -197,10 +279,12 @@ class FhirSession:
             raise FhirFetchError("time budget for FHIR requests exhausted")
         self.requests_made += 1
         connect, read = self.client.timeout
+        session = self.client.session
+        prepared = session.prepare_request(requests.Request("GET", url, headers=self._headers))
+        prepared.fhir_pin = self.pin  # read by PinnedAddressAdapter: connect to this address only
         try:
-            resp = self.client.session.get(
-                url,
-                headers=self._headers,
+            resp = session.send(
+                prepared,
                 timeout=(min(connect, self.remaining()), min(read, self.remaining())),
                 allow_redirects=False,
                 stream=True,

@@ -55,8 +55,8 @@ class LazyFhir:
                 if self.principal and self.principal.issuer
                 else ()
             )
-            base = self.runtime.policy.check(self.base_url, allow)
-            self._session = self.runtime.fhir_client.bind(base, self.token)
+            vetted = self.runtime.policy.vet(self.base_url, allow)
+            self._session = self.runtime.fhir_client.bind(vetted, self.token)
         return self._session
 
     def prepare(self) -> None:

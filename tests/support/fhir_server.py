@@ -125,6 +125,7 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     authorization: str | None
+    host: str | None = None
 
 
 @dataclass
@@ -263,7 +264,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
         srv.requests.append(
-            RecordedRequest("GET", parts.path, query, self.headers.get("Authorization"))
+            RecordedRequest(
+                "GET",
+                parts.path,
+                query,
+                self.headers.get("Authorization"),
+                self.headers.get("Host"),
+            )
         )
         if parts.path in srv.static:
             self.send_raw(200, json.dumps(srv.static[parts.path]).encode(), "application/json")
