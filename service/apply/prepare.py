@@ -16,6 +16,7 @@ from service.knowledge.expressions import (
     EVIDENCE_URL,
     IDENTIFIER_LANGUAGE,
     INLINE_LANGUAGES,
+    TARGET_URL,
     expression_name,
     generated_library_name,
     library_name_from_canonical,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 FHIRPATH = "text/fhirpath"
 APPLICABILITY_BEHAVIOR_URL = "http://hl7.org/fhir/StructureDefinition/cqf-applicabilityBehavior"
+ACTION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/action-type"
 
 #: RequestGroup.action elements copied from PlanDefinition.action as they are.
 COPIED_ELEMENTS = (
@@ -36,7 +38,7 @@ COPIED_ELEMENTS = (
     "timingDuration", "timingRange", "timingTiming",
 )  # fmt: skip
 #: Extensions that instruct $apply and are replaced by their result in the RequestGroup.
-CONSUMED_EXTENSIONS = (EVIDENCE_URL, APPLICABILITY_BEHAVIOR_URL)
+CONSUMED_EXTENSIONS = (EVIDENCE_URL, TARGET_URL, APPLICABILITY_BEHAVIOR_URL)
 
 
 @dataclass
@@ -71,6 +73,8 @@ class PreparedAction:
     children: list[PreparedAction]
     first_applicable_child_only: bool
     copied: dict
+    #: `remove` actions: the expressions returning the existing resources to remove.
+    targets: list[Expr] = field(default_factory=list)
 
 
 @dataclass
@@ -100,7 +104,7 @@ def _add(acc: dict[str, set[str]], expr: Expr) -> None:
 
 
 def _collect_needs(action: PreparedAction, acc: dict[str, set[str]]) -> None:
-    for expr in (*action.conditions, *action.evidence):
+    for expr in (*action.conditions, *action.evidence, *action.targets):
         _add(acc, expr)
     definition = action.definition
     if isinstance(definition, PreparedActivity):
@@ -225,6 +229,20 @@ class _Preparer:
             for ext in action.get("extension") or []
             if ext.get("url") == EVIDENCE_URL
         ]
+        targets = [
+            self.expr(ext.get("valueExpression") or {}, pd, f"{where} target")
+            for ext in action.get("extension") or []
+            if ext.get("url") == TARGET_URL
+        ]
+        if is_remove(action) != bool(targets):
+            raise KnowledgeError(
+                f"{where}: an action of type remove needs a target-expression extension, "
+                "and a target-expression needs type remove"
+            )
+        if targets and (action.get("definitionCanonical") or action.get("action")):
+            raise KnowledgeError(
+                f"{where}: a remove action has no definitionCanonical and no child actions"
+            )
         triggers = None
         if action.get("trigger"):
             triggers = frozenset(
@@ -255,7 +273,7 @@ class _Preparer:
             copied["extension"] = extensions
         return PreparedAction(
             action, path, conditions, evidence, triggers, definition, children,
-            _first_only(action, where), copied,
+            _first_only(action, where), copied, targets,
         )  # fmt: skip
 
     def prepared_for(self, target: dict, where: str) -> PreparedActivity | PreparedPlan:
@@ -271,6 +289,14 @@ class _Preparer:
                 raise KnowledgeError(f"{where}: definitionCanonical points to a {rtype}")
             self.kb.prepared[key] = found
         return found
+
+
+def is_remove(action: dict) -> bool:
+    """Whether the action's `type` is the FHIR action-type `remove`."""
+    return any(
+        c.get("system") == ACTION_TYPE_SYSTEM and c.get("code") == "remove"
+        for c in (action.get("type") or {}).get("coding") or ()
+    )
 
 
 def _check_path(kind: str, path: str, where: str) -> None:
@@ -329,6 +355,7 @@ __all__ = [
     "PreparedAction",
     "PreparedActivity",
     "PreparedPlan",
+    "is_remove",
     "library_name_from_canonical",
     "prepare_all",
     "prepared_activity",

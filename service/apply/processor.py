@@ -416,12 +416,38 @@ class _Request:
         for action in actions:
             if not self.applicable(action):
                 continue
-            out.append(self.action(action, plan, seed))
+            built = self.action(action, plan, seed)
+            if built is None:
+                continue
+            out.append(built)
             if first_only:
                 break
         return out
 
-    def action(self, action: PreparedAction, plan: PreparedPlan, seed: str) -> dict:
+    def removals(self, action: PreparedAction) -> list[dict]:
+        """A `remove` action's sub-actions: one per existing resource its target expressions
+        return (same `type`, `resource` → `Type/id`); resources without an id are skipped."""
+        refs: list[str] = []
+        for expr in action.targets:
+            ok, value = self.value(expr)
+            if not ok:
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and item.get("resourceType") and item.get("id"):
+                    ref = f"{item['resourceType']}/{item['id']}"
+                    if ref not in refs:
+                        refs.append(ref)
+        base = action.action.get("id") or "remove"
+        return [
+            {"id": f"{base}-{n}", "type": action.action["type"], "resource": {"reference": ref}}
+            for n, ref in enumerate(refs, 1)
+        ]
+
+    def action(self, action: PreparedAction, plan: PreparedPlan, seed: str) -> dict | None:
+        """The RequestGroup action; None for a `remove` action with nothing to remove."""
+        removals = self.removals(action) if action.targets else []
+        if action.targets and not removals:
+            return None
         out: dict[str, Any] = {}
         if action.action.get("id"):
             out["id"] = action.action["id"]
@@ -444,7 +470,9 @@ class _Request:
             nested = self.plan(definition, None, action_seed)
             self.resources.append(nested)
             out["resource"] = {"reference": f"RequestGroup/{nested['id']}"}
-        children = self.actions(action.children, plan, action.first_applicable_child_only, seed)
+        children = removals or self.actions(
+            action.children, plan, action.first_applicable_child_only, seed
+        )
         if children:
             out["action"] = children
         return out

@@ -3,7 +3,9 @@
 The mapping follows docs/content-conventions.md and the HL7 "CDS on FHIR" mapping:
 - one top-level RequestGroup action = one card (summary = title, indicator from priority);
 - its child actions = the card's suggestions, each with the resource proposed by $apply as a
-  `create` action; `selectionBehavior` is validated to `at-most-one` | `any`;
+  `create` action, or, for a child of action-type `remove`, one `delete` action per resource its
+  sub-actions reference (`resourceId` = relative `Type/id`, no `resource`);
+  `selectionBehavior` is validated to `at-most-one` | `any`;
 - detail markdown: recommendation and reason (description), the patient's evidence
   (pertinent-evidence extensions), strength of recommendation and quality of evidence, citations;
 - source from the first `documentation` RelatedArtifact; links for the guideline, citations and an
@@ -17,8 +19,11 @@ Optional fields are omitted, never null or empty.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
+
+from service.apply.prepare import is_remove
 
 BASE = "https://dilation-cds.org/fhir"
 EXT_EVIDENCE = f"{BASE}/StructureDefinition/pertinent-evidence"
@@ -27,6 +32,8 @@ EXT_RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
 EXT_SYSTEM_ACTION = f"{BASE}/StructureDefinition/system-action"
 EXT_STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRecommendation"
 EXT_QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
+#: A relative FHIR reference `Type/id` (CDS Hooks `delete` actions name the resource this way).
+RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 UUID_NAMESPACE = uuid.UUID("6f1d7c3e-51a5-4c1b-9f0e-2a4f3d1c9b80")
 
 INDICATOR = {"stat": "critical", "asap": "warning", "urgent": "warning", "routine": "info"}
@@ -292,18 +299,32 @@ def _suggestions(action: dict, index: dict, ctx: CardContext, action_id: str) ->
         }
         if any(e.get("valueBoolean") is True for e in _ext(child, EXT_RECOMMENDED)):
             s["isRecommended"] = True
-        if res is not None:
+        description = " ".join((child.get("description") or child.get("title") or label).split())
+        if is_remove(child):
+            deletes = [
+                {"type": "delete", "description": description, "resourceId": ref}
+                for ref in _removal_targets(child)
+            ]
+            if not deletes:
+                continue  # nothing to remove: no suggestion
+            s["actions"] = deletes
+        elif res is not None:
             s["actions"] = [
-                {
-                    "type": "create",
-                    "description": " ".join(
-                        (child.get("description") or child.get("title") or label).split()
-                    ),
-                    "resource": _clean_resource(res),
-                }
+                {"type": "create", "description": description, "resource": _clean_resource(res)}
             ]
         out.append(s)
     return out
+
+
+def _removal_targets(action: dict) -> list[str]:
+    """The relative references (`Type/id`) a remove action's sub-actions (or itself) name,
+    in order, once each; anything else (absolute, contained, malformed) is skipped."""
+    refs: list[str] = []
+    for a in [action, *(action.get("action") or ())]:
+        ref = (a.get("resource") or {}).get("reference")
+        if isinstance(ref, str) and RELATIVE_REFERENCE.match(ref) and ref not in refs:
+            refs.append(ref)
+    return refs
 
 
 def _single_recommendation(suggestions: list[dict]) -> None:

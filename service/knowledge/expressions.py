@@ -38,6 +38,8 @@ SUFFIX = "Expressions"
 INLINE_LANGUAGES = ("text/cql-expression", "text/cql")
 IDENTIFIER_LANGUAGE = "text/cql-identifier"
 EVIDENCE_URL = f"{BASE_URL}/StructureDefinition/evidence-expression"
+#: On a child action of type `remove`: the definition returning the resources to remove.
+TARGET_URL = f"{BASE_URL}/StructureDefinition/target-expression"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,7 +67,7 @@ def library_name_from_canonical(canonical: str) -> str:
 
 
 def iter_expressions(resource: dict) -> Iterator[tuple[str, dict]]:
-    """(where, Expression) for every condition, evidence expression and dynamicValue."""
+    """(where, Expression) for every condition, evidence or target expression and dynamicValue."""
     rid = f"{resource.get('resourceType')}/{resource.get('id')}"
     for dv in resource.get("dynamicValue") or []:
         if isinstance(dv.get("expression"), dict):
@@ -77,8 +79,11 @@ def iter_expressions(resource: dict) -> Iterator[tuple[str, dict]]:
             if isinstance(cond.get("expression"), dict):
                 yield f"{where} condition", cond["expression"]
         for ext in action.get("extension") or []:
-            if ext.get("url") == EVIDENCE_URL and isinstance(ext.get("valueExpression"), dict):
-                yield f"{where} evidence", ext["valueExpression"]
+            if ext.get("url") in (EVIDENCE_URL, TARGET_URL) and isinstance(
+                ext.get("valueExpression"), dict
+            ):
+                kind = "evidence" if ext["url"] == EVIDENCE_URL else "target"
+                yield f"{where} {kind}", ext["valueExpression"]
         for dv in action.get("dynamicValue") or []:
             if isinstance(dv.get("expression"), dict):
                 yield f"{where} dynamicValue {dv.get('path')}", dv["expression"]

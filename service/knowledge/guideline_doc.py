@@ -26,6 +26,7 @@ QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
 EVIDENCE = f"{BASE}/StructureDefinition/evidence-expression"
 OVERRIDE = f"{BASE}/StructureDefinition/override-reason"
 RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
+TARGET = f"{BASE}/StructureDefinition/target-expression"
 INDICATOR = {"stat": "critical", "urgent": "warning", "asap": "warning", "routine": "info"}
 OUTCOME = {
     "stat": "Escalate",
@@ -166,13 +167,18 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
             out.append(f"Suggestions ({a['selectionBehavior']}):")
             out.append("")
             for c in children:
-                ad = ads[c["definitionCanonical"]]
                 flags = []
                 if _ext(c, RECOMMENDED):
                     flags.append("recommended")
                 for cond in c.get("condition", []):
                     flags.append(f"only when `{cond['expression']['expression']}`")
                 suffix = f" ({'; '.join(flags)})" if flags else ""
+                if _ext(c, TARGET):  # a remove action: deletes what its target returns
+                    target = _ext(c, TARGET)[0]["valueExpression"]["expression"]
+                    note = c.get("description", "")
+                    out.append(f"- {c['title']}{suffix}: delete each of `{target}`. {note}")
+                    continue
+                ad = ads[c["definitionCanonical"]]
                 out.append(
                     f"- {c['title']}{suffix}: {ad['kind']} `{ad['id']}`. {ad['description']}"
                 )

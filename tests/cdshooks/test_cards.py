@@ -130,3 +130,101 @@ def test_no_field_is_ever_null_or_empty():
     a = action(description="", documentation=[], extension=[])
     (card,) = cards_for(a, ctx=CardContext("svc", "p1", bare))
     assert set(card) == {"uuid", "summary", "indicator", "source"}
+
+
+REMOVE_TYPE = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/action-type", "code": "remove"}]
+}
+
+
+def remove_child(*references: str, **kw) -> dict:
+    return {
+        "id": "a1-remove",
+        "title": "Remove the draft home dilation order",
+        "type": REMOVE_TYPE,
+        "action": [
+            {"id": f"a1-remove-{n}", "type": REMOVE_TYPE, "resource": {"reference": ref}}
+            for n, ref in enumerate(references, 1)
+        ],
+        **kw,
+    }
+
+
+def test_a_remove_child_becomes_a_suggestion_deleting_each_target_by_relative_reference():
+    child = remove_child("ServiceRequest/draft-123", "DeviceRequest/draft-9")
+    (card,) = cards_for(action(action=[child], selectionBehavior="any"))
+    (s,) = card["suggestions"]
+    assert s["label"] == "Remove the draft home dilation order"
+    assert s["uuid"] == stable_uuid("suggestion", "svc", "a1", "a1-remove", "p1")
+    assert s["actions"] == [
+        {
+            "type": "delete",
+            "description": "Remove the draft home dilation order",
+            "resourceId": "ServiceRequest/draft-123",
+        },
+        {
+            "type": "delete",
+            "description": "Remove the draft home dilation order",
+            "resourceId": "DeviceRequest/draft-9",
+        },
+    ]
+
+
+def test_a_delete_action_is_described_by_the_child_description_when_there_is_one():
+    child = remove_child("ServiceRequest/draft-123", description="Delete the draft order.")
+    (card,) = cards_for(action(action=[child]))
+    ((delete,),) = [s["actions"] for s in card["suggestions"]]
+    assert delete["description"] == "Delete the draft order." and "resource" not in delete
+
+
+def test_a_remove_child_without_a_usable_relative_target_offers_no_suggestion():
+    child = remove_child("#contained", "http://ehr.example/fhir/ServiceRequest/1", "no-type")
+    referral = {"id": "a1-ref", "title": "Refer", "resource": {"reference": "ServiceRequest/sr1"}}
+    (card,) = cards_for(
+        action(action=[referral, child]),
+        resources=[{"resourceType": "ServiceRequest", "id": "sr1", "status": "draft"}],
+    )
+    assert [s["label"] for s in card["suggestions"]] == ["Refer"]
+
+
+def test_a_recommended_remove_child_is_recommended_beside_create_suggestions():
+    rec = [{"url": "https://dilation-cds.org/fhir/StructureDefinition/is-recommended",
+            "valueBoolean": True}]  # fmt: skip
+    referral = {"id": "a1-ref", "title": "Refer", "resource": {"reference": "ServiceRequest/sr1"}}
+    child = remove_child("ServiceRequest/draft-123", extension=rec)
+    (card,) = cards_for(
+        action(action=[referral, child], selectionBehavior="any"),
+        resources=[{"resourceType": "ServiceRequest", "id": "sr1", "status": "draft"}],
+    )
+    create, delete = card["suggestions"]
+    assert create["actions"][0]["type"] == "create" and "isRecommended" not in create
+    assert delete["isRecommended"] is True and delete["actions"][0]["type"] == "delete"
+
+
+def _action_errors(item: dict) -> list[str]:
+    import jsonschema
+
+    from tests.support.cds_spec import openapi
+
+    schema = {"components": openapi()["components"], "$ref": "#/components/schemas/Action"}
+    return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(item)]
+
+
+def test_delete_actions_of_a_card_conform_to_the_openapi_action_schema():
+    (card,) = cards_for(action(action=[remove_child("ServiceRequest/draft-123")]))
+    (delete,) = card["suggestions"][0]["actions"]
+    assert _action_errors(delete) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "delete", "description": "d"},
+        {"type": "delete", "description": "d", "resourceId": "http://x.org/fhir/ServiceRequest/1"},
+        {"type": "delete", "description": "d", "resourceId": "ServiceRequest/1",
+         "resource": {"resourceType": "ServiceRequest"}},
+    ],
+    ids=["no-resourceId", "absolute", "with-resource"],
+)  # fmt: skip
+def test_the_openapi_action_schema_refuses_malformed_delete_actions(bad):
+    assert _action_errors(bad)

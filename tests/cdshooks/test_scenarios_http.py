@@ -157,7 +157,11 @@ def fired_actions(
     return {by_uuid[c["uuid"]] for c in cards}
 
 
-def run_all_services(live, ehr, discovery, scenario, make_body) -> tuple[set[str], list[int]]:
+def run_all_services(
+    live, ehr, discovery, scenario, make_body, cards_by_action: dict | None = None
+) -> tuple[set[str], list[int]]:
+    """Invoke every service of the scenario's hook; `cards_by_action`, when given, collects
+    each card under its PlanDefinition action id."""
     fired: set[str] = set()
     statuses = []
     for svc in (s for s in discovery if s["hook"] == scenario.hook):
@@ -168,7 +172,14 @@ def run_all_services(live, ehr, discovery, scenario, make_body) -> tuple[set[str
         assert_conforms(path, "POST", resp.status_code, resp.json())
         if resp.status_code == 200:
             plan = live_plan_actions(live, svc["id"])
-            fired |= fired_actions(plan, svc["id"], scenario.patient_id, resp.json()["cards"])
+            cards = resp.json()["cards"]
+            fired |= fired_actions(plan, svc["id"], scenario.patient_id, cards)
+            if cards_by_action is not None:
+                by_uuid = {c["uuid"]: c for c in cards}
+                for action_id in plan:
+                    uid = stable_uuid("card", svc["id"], action_id, scenario.patient_id)
+                    if uid in by_uuid:
+                        cards_by_action[action_id] = by_uuid[uid]
     return fired, statuses
 
 
@@ -192,6 +203,22 @@ def check_expected(scenario, fired: set[str]) -> None:
     assert not unwanted, f"{scenario.name}: unexpected cards: {sorted(unwanted)}"
 
 
+def check_suggestions(scenario, cards_by_action: dict[str, dict]) -> None:
+    """The suggestions the scenario expects (by label): recommendation flag and delete targets."""
+    for action_id, wanted in scenario.expected["suggestions"].items():
+        card = cards_by_action.get(action_id)
+        assert card is not None, f"{scenario.name}: no card for {action_id}"
+        offered = {s["label"]: s for s in card.get("suggestions", [])}
+        for want in wanted:
+            got = offered.get(want["label"])
+            assert got is not None, f"{action_id}: no suggestion {want['label']!r}"
+            assert bool(got.get("isRecommended")) is want.get("isRecommended", False)
+            if "delete" in want:
+                assert [a["type"] for a in got["actions"]] == ["delete"] * len(want["delete"])
+                assert [a["resourceId"] for a in got["actions"]] == want["delete"]
+                assert all("resource" not in a and a["description"] for a in got["actions"])
+
+
 def record_of(scenario) -> list[dict]:
     return [e["resource"] for e in scenario.bundle["entry"]]
 
@@ -201,15 +228,18 @@ def record_of(scenario) -> list[dict]:
 def test_scenario_with_complete_prefetch(deployed, ehr, scenario):
     live, discovery = deployed(scenario)
     record = record_of(scenario)
+    cards: dict[str, dict] = {}
     fired, statuses = run_all_services(
         live,
         ehr,
         discovery,
         scenario,
         lambda svc: hook_body(scenario, prefetch_for(svc["prefetch"], record), None),
+        cards,
     )
     assert statuses and set(statuses) == {200}
     check_expected(scenario, fired)
+    check_suggestions(scenario, cards)
 
 
 @pytest.mark.slow

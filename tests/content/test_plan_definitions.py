@@ -14,6 +14,8 @@ QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
 EVIDENCE = f"{BASE}/StructureDefinition/evidence-expression"
 OVERRIDE = f"{BASE}/StructureDefinition/override-reason"
 RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
+TARGET = f"{BASE}/StructureDefinition/target-expression"
+ACTION_TYPE = "http://terminology.hl7.org/CodeSystem/action-type"
 ESCALATION_EVIDENCE = {
     "R1 Evidence",
     "R2 Evidence",
@@ -116,12 +118,45 @@ def test_suggestions_have_a_valid_selection_behavior_and_at_most_one_recommendat
         return
     assert action["selectionBehavior"] in {"any", "at-most-one"}
     for child in children:
-        assert child["title"] and child["definitionCanonical"]
+        assert child["title"]
+        assert bool(child.get("definitionCanonical")) != is_remove(child), child["id"]
         for flag in ext(child, RECOMMENDED):
             assert flag["valueBoolean"] is True
     recommended = [c for c in children if ext(c, RECOMMENDED)]
     if action["selectionBehavior"] == "at-most-one":
         assert len(recommended) <= 1
+
+
+def is_remove(child: dict) -> bool:
+    codings = child.get("type", {}).get("coding", [])
+    return any(c["system"] == ACTION_TYPE and c["code"] == "remove" for c in codings)
+
+
+def test_remove_suggestions_delete_the_draft_orders_and_only_on_order_hook_cards():
+    offered = set()
+    for _, action in ACTIONS:
+        hooks = {t["name"] for t in action["trigger"]}
+        for child in action.get("action", []):
+            if not is_remove(child):
+                assert not ext(child, TARGET), child["id"]
+                continue
+            assert hooks <= {"order-select", "order-sign"}, "only a draft order can be removed"
+            (target,) = ext(child, TARGET)
+            assert target["valueExpression"] == {
+                "language": "text/cql-identifier",
+                "expression": "Draft Home Dilation Orders",
+            }
+            offered.add(action["id"])
+    assert offered == {
+        "order-home-program-during-red-flag",
+        "order-home-program-without-clinical-start",
+    }
+
+
+def test_removing_the_draft_is_recommended_with_a_red_flag_but_left_to_the_clinician_otherwise():
+    removals = {a["id"]: c for _, a in ACTIONS for c in a.get("action", []) if is_remove(c)}
+    assert ext(removals["order-home-program-during-red-flag"], RECOMMENDED)
+    assert not ext(removals["order-home-program-without-clinical-start"], RECOMMENDED)
 
 
 def test_every_decision_row_has_a_card():

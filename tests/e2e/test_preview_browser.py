@@ -133,6 +133,13 @@ def test_order_hook_scenarios_send_their_draft_orders_and_show_the_expected_card
     summaries = page.eval_on_selector_all(".card .summary", "ns => ns.map(n => n.textContent)")
     for action in s.expected["actions"]:
         assert titles[action] in summaries
+    # a delete suggestion names each draft order it removes (no proposed resource to show)
+    items = page.eval_on_selector_all(".suggestion li", "ns => ns.map(n => n.textContent)")
+    deletes = [d for wanted in s.expected["suggestions"].values() for w in wanted
+               for d in w.get("delete", [])]  # fmt: skip
+    assert deletes, f"{s.slug} expects a delete suggestion"
+    for resource_id in deletes:
+        assert any(i.startswith("delete: ") and i.endswith(f" — {resource_id}") for i in items)
 
 
 def test_a_near_miss_patient_does_not_get_the_rows_card(page, live_url, preview_app):

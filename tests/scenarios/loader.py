@@ -13,8 +13,14 @@ A case file (``cases/<slug>.json``) reads like this::
       "selections": ["ServiceRequest/draft-1"], # order-select only
       "parameters": {"Severe Pain Score": 8},   # CQL parameter overrides
       "expected": {"true": [...], "false": [...], "actions": [...], "absent_actions": [...],
-                   "values": {"Pediatric Target Hegar Size": 13}}   # values: optional
+                   "values": {"Pediatric Target Hegar Size": 13},   # optional
+                   "suggestions": {"<action id>": [                   # optional
+                       {"label": "Remove the draft home dilation order", "isRecommended": true,
+                        "delete": ["ServiceRequest/draft-program"]}]}}
     }
+
+``expected.suggestions`` names suggestions the card of an action must offer (matched by label):
+their ``isRecommended`` and, for ``delete``, the exact ``resourceId`` of each delete action.
 
 Dates are written relative to the evaluation time so that scenarios never go stale: any string
 value ``@now`` or ``@today`` followed by offsets such as ``-10d``, ``+2h``, ``-3wk``, ``-6mo``,
@@ -176,6 +182,8 @@ def load_scenario(path: Path, now: datetime) -> Scenario:
     }
     # Optional: exact values of non-boolean definitions, e.g. {"Pediatric Target Hegar Size": 13}.
     expected["values"] = dict(data.get("expected", {}).get("values", {}))
+    # Optional: suggestions a card must offer, {action id: [{label, isRecommended, delete}]}.
+    expected["suggestions"] = dict(data.get("expected", {}).get("suggestions", {}))
     return Scenario(
         slug=slug,
         name=data["name"],
