@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from service import fhirapi
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.errors import ApiError, outcome_response
+from service.cdshooks.security import JwtVerifier
 from service.config import Settings
 from service.observability import configure_logging, log_event, standard_metrics
 from service.preview import create_blueprint as create_preview_blueprint
@@ -69,6 +70,23 @@ def _with_deployment_parameters(knowledge, resource: dict | None):
     return knowledge.with_parameters(values) if values else knowledge
 
 
+def _fhir_apply_auth(settings: Settings, runtime: CdsRuntime, store) -> fhirapi.ApplyAuth | None:
+    """The JWT guard of the FHIR face's $apply (CDS_FHIR_AUTH, by default the same as CDS_AUTH)."""
+    if not settings.fhir_auth_required:
+        if settings.auth_enabled:
+            log_event(
+                log,
+                "CDS_FHIR_AUTH=off: /fhir $apply accepts patient data without a client JWT",
+                logging.WARNING,
+            )
+        return None
+    return fhirapi.ApplyAuth(
+        verifier=runtime.verifier or JwtVerifier(settings, store),
+        invoked_url=runtime.invoked_url,
+        on_failure=lambda: runtime.metrics.inc("cds_auth_failures_total"),
+    )
+
+
 def create_app(
     config: Settings | None = None,
     *,
@@ -106,7 +124,7 @@ def create_app(
     app.extensions["cds"] = runtime = CdsRuntime(settings, knowledge, apply, store, metrics)
     app.extensions["cds_store"] = store
     app.register_blueprint(create_blueprint(runtime))
-    fhirapi.register(app, knowledge)
+    fhirapi.register(app, knowledge, auth=_fhir_apply_auth(settings, runtime, store))
     app.register_blueprint(create_preview_blueprint(runtime))
     openapi_body = OPENAPI_PATH.read_text()
     cors_any = "*" in settings.cors_origins

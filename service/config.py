@@ -83,6 +83,10 @@ class Settings:
     audit_retention_days: float = 365.0  # 0 keeps audit records forever
     # Authentication of CDS clients (JWT). auth_enabled=False is a development-only setting.
     auth_enabled: bool = True
+    # The FHIR face's operations that receive patient data ($apply): the same JWT verification
+    # (aud = the exact URL invoked). None follows auth_enabled (CDS_AUTH); reads, searches and
+    # /fhir/metadata carry no PHI and stay public.
+    fhir_auth_enabled: bool | None = None
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     jwt_leeway_seconds: int = 5
     jwt_max_lifetime_seconds: int = 300
@@ -116,6 +120,10 @@ class Settings:
     cql_parameters: dict | None = None
 
     @property
+    def fhir_auth_required(self) -> bool:
+        return self.auth_enabled if self.fhir_auth_enabled is None else self.fhir_auth_enabled
+
+    @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url) and self.database_url.split(":", 1)[0] in {
             "postgres",
@@ -133,6 +141,7 @@ class Settings:
             sqlite_path=Path(env.get("CDS_SQLITE_PATH") or cls.sqlite_path),
             audit_retention_days=float(env.get("CDS_AUDIT_RETENTION_DAYS", 365)),
             auth_enabled=_auth_enabled(env.get("CDS_AUTH")),
+            fhir_auth_enabled=_fhir_auth(env.get("CDS_FHIR_AUTH")),
             trusted_issuers=issuers,
             jwt_leeway_seconds=int(env.get("CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds)),
             jti_retention_seconds=int(env.get("CDS_JTI_RETENTION_SECONDS", 3600)),
@@ -165,6 +174,16 @@ def _auth_enabled(value: str | None) -> bool:
     if v == "off":
         return False
     raise ConfigError("CDS_AUTH must be 'jwt' (default) or 'off' (development only)")
+
+
+def _fhir_auth(value: str | None) -> bool | None:
+    """CDS_FHIR_AUTH: unset follows CDS_AUTH; 'jwt' requires a client JWT on $apply; 'off' not."""
+    v = (value or "").strip().lower()
+    if not v:
+        return None
+    if v in ("jwt", "off"):
+        return v == "jwt"
+    raise ConfigError("CDS_FHIR_AUTH must be 'jwt' or 'off' (unset: the same as CDS_AUTH)")
 
 
 def _issuers(env: dict[str, str]) -> tuple[TrustedIssuer, ...]:

@@ -1,11 +1,11 @@
 """The FHIR REST face under /fhir (see docs/fhir-api.md).
 
-`register(app, kb)` mounts the blueprint `bp` at `/fhir` and binds the knowledge base; the app
+`register(app, kb, auth)` mounts the blueprint `bp` at `/fhir` and binds the knowledge base; the app
 factory (service/app.py) calls it. Everything answers `application/fhir+json`; errors are
 OperationOutcomes (400 bad input, 404 unknown resource/endpoint, 405 wrong method, 415 wrong
 media type, 422 processing problem, 500 without any detail for our own bugs).
 """
 
-from service.fhirapi.routes import bp, register
+from service.fhirapi.routes import ApplyAuth, bp, register
 
-__all__ = ["bp", "register"]
+__all__ = ["ApplyAuth", "bp", "register"]

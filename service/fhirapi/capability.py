@@ -31,7 +31,26 @@ OPERATIONS = {
 }
 
 
-def capability_statement(software_version: str, date: str) -> dict:
+def _security(apply_authenticated: bool) -> dict:
+    if apply_authenticated:
+        text = (
+            "$apply (PlanDefinition and ActivityDefinition) receives patient data and requires "
+            "Authorization: Bearer <JWT> signed by a trusted client (ES384 or RS384), as for "
+            "CDS Hooks 2.0: aud = the exact URL invoked, iss trusted, exp/iat within 5 minutes, "
+            "jti not replayed. Failures are answered 401. Reads, searches, $expand, "
+            "$data-requirements and metadata carry no patient data and are public."
+        )
+    else:
+        text = (
+            "Client authentication is disabled on this instance (development mode): $apply "
+            "accepts requests without a token. Reads, searches and metadata are public."
+        )
+    return {"cors": True, "description": text}
+
+
+def capability_statement(
+    software_version: str, date: str, *, apply_authenticated: bool = False
+) -> dict:
     resources = []
     for rtype in RESOURCE_TYPES:
         entry: dict = {
@@ -66,6 +85,7 @@ def capability_statement(software_version: str, date: str) -> dict:
         "rest": [
             {
                 "mode": "server",
+                "security": _security(apply_authenticated),
                 "documentation": "Read-only knowledge artifacts; $apply evaluates the guideline "
                 "against the patient data supplied in the request (the service stores none).",
                 "resource": resources,

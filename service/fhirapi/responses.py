@@ -13,12 +13,21 @@ FHIR_JSON = "application/fhir+json"
 class FhirError(Exception):
     """A client or processing problem, answered as an OperationOutcome with `status`."""
 
-    def __init__(self, status: int, code: str, text: str, *, issues: list[dict] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        text: str,
+        *,
+        issues: list[dict] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(text)
         self.status = status
         self.code = code
         self.text = text
         self.issues = issues or []
+        self.headers = headers or {}
 
 
 def fhir_response(resource: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -37,4 +46,6 @@ def outcome(severity: str, code: str, text: str, extra: list[dict] | None = None
 
 
 def error_response(err: FhirError) -> Response:
-    return fhir_response(outcome("error", err.code, err.text, err.issues), err.status)
+    return fhir_response(
+        outcome("error", err.code, err.text, err.issues), err.status, headers=err.headers
+    )

@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.apply import apply_activity_definition, apply_plan_definition
+from service.cdshooks.security import AuthError
 from service.fhirapi.capability import RESOURCE_TYPES, SEARCH_PARAMS, capability_statement
 from service.fhirapi.expand import expand
 from service.fhirapi.parameters import ApplyRequest, bad, parse_apply_parameters
 from service.fhirapi.responses import FhirError, error_response, fhir_response
 from service.http_json import read_json
+from service.observability import log_event
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,27 @@ _SEARCHABLE = {p[0] for p in SEARCH_PARAMS}
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
-def register(app: Flask, kb: Any) -> None:
-    """Mount the FHIR face at /fhir for this app and knowledge base."""
+@dataclass(frozen=True)
+class ApplyAuth:
+    """Client authentication of the operations that receive patient data ($apply).
+
+    `verifier.verify(authorization, audience)` is the CDS Hooks JWT verifier
+    (service/cdshooks/security.py); `invoked_url()` gives the exact URL the client must have put
+    in `aud`; `on_failure()` counts a rejection.
+    """
+
+    verifier: Any
+    invoked_url: Callable[[], str]
+    on_failure: Callable[[], None] = lambda: None
+
+
+def register(app: Flask, kb: Any, auth: ApplyAuth | None = None) -> None:
+    """Mount the FHIR face at /fhir for this app and knowledge base.
+
+    `auth` guards $apply (the app factory passes it when CDS_FHIR_AUTH / CDS_AUTH ask for it);
+    None leaves $apply open, as in development mode. Reads, searches, $expand,
+    $data-requirements and /fhir/metadata carry no patient data and are always public.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -37,7 +60,10 @@ def register(app: Flask, kb: Any) -> None:
     loaded_at = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     app.extensions[EXTENSION_KEY] = {
         "kb": kb,
-        "capability": capability_statement(software, loaded_at.replace("+00:00", "Z")),
+        "capability": capability_statement(
+            software, loaded_at.replace("+00:00", "Z"), apply_authenticated=auth is not None
+        ),
+        "auth": auth,
     }
     app.register_blueprint(bp, url_prefix="/fhir")
 
@@ -81,6 +107,21 @@ def _body() -> Any:
     if not request.get_data(cache=True):
         raise bad("the request body is empty")
     return read_json(bad)
+
+
+def _authenticate() -> None:
+    """401 (OperationOutcome, no reason given) unless the client's JWT verifies; no-op when off."""
+    auth: ApplyAuth | None = _state()["auth"]
+    if auth is None:
+        return
+    try:
+        auth.verifier.verify(request.headers.get("Authorization"), auth.invoked_url())
+    except AuthError as e:
+        auth.on_failure()
+        log_event(log, "authentication failed", logging.WARNING, reason=e.reason, path=request.path)
+        raise FhirError(
+            401, "login", "authentication failed", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
 
 
 def _check_type(rtype: str) -> None:
@@ -206,24 +247,28 @@ def _apply_activity(ad: dict, req: ApplyRequest):
 
 @bp.post("/PlanDefinition/<rid>/$apply")
 def plan_apply_instance(rid: str):
+    _authenticate()
     pd = _read("PlanDefinition", rid)
     return _apply_plan(pd, parse_apply_parameters(_body(), type_level=False))
 
 
 @bp.post("/PlanDefinition/$apply")
 def plan_apply_type():
+    _authenticate()
     req = parse_apply_parameters(_body(), type_level=True)
     return _apply_plan(_resolve_canonical("PlanDefinition", req), req)
 
 
 @bp.post("/ActivityDefinition/<rid>/$apply")
 def activity_apply_instance(rid: str):
+    _authenticate()
     ad = _read("ActivityDefinition", rid)
     return _apply_activity(ad, parse_apply_parameters(_body(), type_level=False))
 
 
 @bp.post("/ActivityDefinition/$apply")
 def activity_apply_type():
+    _authenticate()
     req = parse_apply_parameters(_body(), type_level=True)
     return _apply_activity(_resolve_canonical("ActivityDefinition", req), req)
 

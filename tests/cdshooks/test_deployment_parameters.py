@@ -284,7 +284,9 @@ def test_discovery_shows_the_parameter_values_each_service_runs_with(deploy, ehr
 
 
 # -- $apply: request parameters win over the deployment's ---------------------------------------
-def apply_actions(app, scenario, request_values: dict | None = None) -> set[str]:
+def apply_actions(app, ehr, scenario, request_values: dict | None = None) -> set[str]:
+    """PlanDefinition/$apply as an authenticated client (the FHIR face requires the JWT too)."""
+    path = f"/fhir/PlanDefinition/{RECOMMENDATIONS}/$apply"
     parameter = [
         {"name": "subject", "valueString": f"Patient/{scenario.patient_id}"},
         {"name": "data", "resource": scenario.patient_data()},
@@ -292,27 +294,28 @@ def apply_actions(app, scenario, request_values: dict | None = None) -> set[str]
     if request_values is not None:
         parameter.append({"name": "parameters", "resource": parameters_resource(request_values)})
     resp = app.test_client().post(
-        f"/fhir/PlanDefinition/{RECOMMENDATIONS}/$apply",
+        path,
         data=json.dumps({"resourceType": "Parameters", "parameter": parameter}),
         content_type="application/fhir+json",
+        headers={"Authorization": f"Bearer {ehr.token('http://localhost' + path)}"},
     )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     rg = next(r for r in resp.get_json()["contained"] if r["resourceType"] == "RequestGroup")
     return {a["id"] for a in rg.get("action", [])}
 
 
-def test_apply_runs_with_the_deployed_values(deploy, pain_8_patient):
-    assert PAIN_CARD in apply_actions(deploy(), pain_8_patient)
-    assert PAIN_CARD not in apply_actions(deploy({"Severe Pain Score": 9}), pain_8_patient)
+def test_apply_runs_with_the_deployed_values(deploy, ehr, pain_8_patient):
+    assert PAIN_CARD in apply_actions(deploy(), ehr, pain_8_patient)
+    assert PAIN_CARD not in apply_actions(deploy({"Severe Pain Score": 9}), ehr, pain_8_patient)
 
 
 @pytest.mark.parametrize(
     "deployed", ["Severe Pain Score", "AnalDilationRecommendations.Severe Pain Score"]
 )
-def test_apply_request_parameters_win_over_the_deployed_ones(deploy, pain_8_patient, deployed):
+def test_apply_request_parameters_win_over_the_deployed_ones(deploy, ehr, pain_8_patient, deployed):
     app = deploy({deployed: 9})
-    assert PAIN_CARD in apply_actions(app, pain_8_patient, {"Severe Pain Score": 7})
-    assert PAIN_CARD not in apply_actions(app, pain_8_patient, {"Acceptable Pain Score": 2})
+    assert PAIN_CARD in apply_actions(app, ehr, pain_8_patient, {"Severe Pain Score": 7})
+    assert PAIN_CARD not in apply_actions(app, ehr, pain_8_patient, {"Acceptable Pain Score": 2})
 
 
 def test_a_deployment_does_not_change_another_app_on_the_same_content(deploy, ehr):
