@@ -230,19 +230,23 @@ class _Request:
 
         engine = self.kb.engine
         for library, definitions in needs.items():
-            todo = [d for d in definitions if d not in self.results.get(library, {})]
-            if not todo:
+            pending = [d for d in definitions if d not in self.results.get(library, {})]
+            if not pending:
                 continue
             params = self._parameters_for(library)
             got = self.results.setdefault(library, {})
             try:
                 got.update(
                     engine.evaluate(
-                        library, expressions=todo, data=self.data, parameters=params, now=self.now
+                        library,
+                        expressions=pending,
+                        data=self.data,
+                        parameters=params,
+                        now=self.now,
                     )
                 )
             except ElmError:
-                for definition in todo:
+                for definition in pending:
                     try:
                         got.update(
                             engine.evaluate(
@@ -258,9 +262,9 @@ class _Request:
                     except Exception as exc:  # an engine bug must not crash the request
                         self.errors[(library, definition)] = _describe(exc)
             except Exception as exc:  # an engine bug must not crash the request
-                for definition in todo:
+                for definition in pending:
                     self.errors[(library, definition)] = _describe(exc)
-            for definition in todo:
+            for definition in pending:
                 if definition not in got and (library, definition) not in self.errors:
                     self.errors[(library, definition)] = "the engine returned no value"
 

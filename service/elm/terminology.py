@@ -193,15 +193,15 @@ class Terminology:
         if system not in self._codesystems:
             return None
         seen: set[str] = set()
-        todo = [code]
-        while todo:
-            c = todo.pop()
+        frontier = [code]
+        while frontier:
+            c = frontier.pop()
             if c == ancestor:
                 return True
             if c in seen:
                 continue
             seen.add(c)
-            todo.extend(self._parents.get((system, c), ()))
+            frontier.extend(self._parents.get((system, c), ()))
         return False
 
     @property
