@@ -2,8 +2,9 @@
 
 Everything that does not depend on the patient is done here, once: expressions resolved to a
 (library, definition) pair of the compiled ELM or to a compiled FHIRPath function, definition
-canonicals resolved, the set of CQL definitions each plan needs per trigger computed, resource
-templates of ActivityDefinitions built. A problem raises `KnowledgeError` at start-up.
+canonicals resolved, the set of CQL definitions each plan needs per trigger computed (including the
+`action.*` dynamicValues that compute an action's text), resource templates of ActivityDefinitions
+built. A problem raises `KnowledgeError` at start-up.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ COPIED_ELEMENTS = (
 )  # fmt: skip
 #: Extensions that instruct $apply and are replaced by their result in the RequestGroup.
 CONSUMED_EXTENSIONS = (EVIDENCE_URL, TARGET_URL, APPLICABILITY_BEHAVIOR_URL)
+#: RequestGroup.action elements a PlanDefinition action's `dynamicValue` may compute (path
+#: `action.<element>` or `%action.<element>`, the cqf-ruler / CPG convention); string results.
+ACTION_TEXT_ELEMENTS = ("title", "description", "textEquivalent")
 
 
 @dataclass
@@ -75,6 +79,8 @@ class PreparedAction:
     copied: dict
     #: `remove` actions: the expressions returning the existing resources to remove.
     targets: list[Expr] = field(default_factory=list)
+    #: `action.*` dynamicValues: (RequestGroup.action element, expression computing its text).
+    text: list[tuple[str, Expr]] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +111,8 @@ def _add(acc: dict[str, set[str]], expr: Expr) -> None:
 
 def _collect_needs(action: PreparedAction, acc: dict[str, set[str]]) -> None:
     for expr in (*action.conditions, *action.evidence, *action.targets):
+        _add(acc, expr)
+    for _, expr in action.text:
         _add(acc, expr)
     definition = action.definition
     if isinstance(definition, PreparedActivity):
@@ -265,6 +273,7 @@ class _Preparer:
             self.action(child, pd, f"{position}.{i}")
             for i, child in enumerate(action.get("action") or [])
         ]
+        text = self.action_text(action, pd, where)
         copied = {k: action[k] for k in COPIED_ELEMENTS if k in action}
         extensions = [
             e for e in action.get("extension") or [] if e.get("url") not in CONSUMED_EXTENSIONS
@@ -273,8 +282,38 @@ class _Preparer:
             copied["extension"] = extensions
         return PreparedAction(
             action, path, conditions, evidence, triggers, definition, children,
-            _first_only(action, where), copied, targets,
+            _first_only(action, where), copied, targets, text,
         )  # fmt: skip
+
+    def action_text(self, action: dict, pd: dict, where: str) -> list[tuple[str, Expr]]:
+        """The action's `action.*` dynamicValues, which compute the RequestGroup action's text.
+
+        Other dynamicValue paths on a PlanDefinition action (overrides of the definition's
+        resource) are not supported and are left alone, as before."""
+        out: list[tuple[str, Expr]] = []
+        for i, dv in enumerate(action.get("dynamicValue") or []):
+            element = action_text_element(dv.get("path"))
+            if element is None:
+                continue
+            label = f"{where} dynamicValue {dv['path']}"
+            if element not in ACTION_TEXT_ELEMENTS:
+                allowed = ", ".join(f"action.{e}" for e in ACTION_TEXT_ELEMENTS)
+                raise KnowledgeError(
+                    f"{where}: dynamicValue[{i}] path {dv['path']!r} is not supported "
+                    f"(an action dynamicValue computes one of {allowed})"
+                )
+            if not isinstance(dv.get("expression"), dict):
+                raise KnowledgeError(f"{where}: dynamicValue[{i}] ({dv['path']}) has no expression")
+            static = action.get(element)
+            if not isinstance(static, str) or not static.strip():
+                raise KnowledgeError(
+                    f"{where}: dynamicValue {dv['path']} needs a static `{element}` on the "
+                    "action (shown when the computed text is empty or fails)"
+                )
+            if any(e == element for e, _ in out):
+                raise KnowledgeError(f"{where}: more than one dynamicValue computes {element}")
+            out.append((element, self.expr(dv["expression"], pd, label)))
+        return out
 
     def prepared_for(self, target: dict, where: str) -> PreparedActivity | PreparedPlan:
         rtype = target.get("resourceType")
@@ -297,6 +336,15 @@ def is_remove(action: dict) -> bool:
         c.get("system") == ACTION_TYPE_SYSTEM and c.get("code") == "remove"
         for c in (action.get("type") or {}).get("coding") or ()
     )
+
+
+def action_text_element(path: object) -> str | None:
+    """The RequestGroup action element an `action.<element>` / `%action.<element>` dynamicValue
+    path names (None when the path does not target the action)."""
+    if not isinstance(path, str):
+        return None
+    path = path.strip().removeprefix("%")
+    return path.removeprefix("action.") if path.startswith("action.") else None
 
 
 def _check_path(kind: str, path: str, where: str) -> None:
@@ -350,11 +398,13 @@ def prepared_activity(kb: KnowledgeBase, ad: dict) -> PreparedActivity:
 
 
 __all__ = [
+    "ACTION_TEXT_ELEMENTS",
     "COPIED_ELEMENTS",
     "Expr",
     "PreparedAction",
     "PreparedActivity",
     "PreparedPlan",
+    "action_text_element",
     "is_remove",
     "library_name_from_canonical",
     "prepare_all",

@@ -2,8 +2,9 @@
 
 A request: index the patient's data once, evaluate every CQL definition the plan needs in one
 `engine.evaluate` call per library (per trigger), then walk the prepared actions: applicability
-(CQL results or compiled FHIRPath), evidence, proposed resources from definitionCanonical, and
-copied elements. Failures become OperationOutcome issues, never exceptions.
+(CQL results or compiled FHIRPath), evidence, proposed resources from definitionCanonical,
+copied elements, and text computed by `action.*` dynamicValues (title, description,
+textEquivalent). Failures become OperationOutcome issues, never exceptions.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from service.knowledge import KnowledgeBase
 
 ISSUES_EXTENSION = "https://dilation-cds.org/fhir/StructureDefinition/apply-issues"
+#: A computed title becomes the card summary, which CDS Hooks limits to < 140 characters.
+TITLE_MAX = 139
 _ID_CHARS = re.compile(r"[^A-Za-z0-9\-.]")
 
 
@@ -100,6 +103,15 @@ def _localise(resource: dict, local: set[str]) -> dict:
         elif isinstance(node, list):
             stack.extend(node)
     return out
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict) and value.get("resourceType"):
+        return f"a {value['resourceType']}"
+    names = {bool: "a Boolean", int: "an Integer", float: "a Decimal"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _describe(exc: Exception) -> str:
@@ -428,6 +440,42 @@ class _Request:
                 break
         return out
 
+    def action_text(self, element: str, expr: Expr) -> str | None:
+        """The text an `action.<element>` dynamicValue computes; None keeps the static text
+        (null/empty result, or a failure, which is reported as an issue)."""
+        ok, value = self.value(expr)
+        if not ok:
+            return None
+        if expr.language == FHIRPATH:
+            value = value[0] if len(value) == 1 else (value or None)
+        if value is None or value == []:
+            return None
+        if not isinstance(value, str):
+            self.issues.append(
+                issue(
+                    "error",
+                    "processing",
+                    f"action.{element} needs a string, the expression returned "
+                    f"{_type_name(value)}; the static {element} is kept",
+                    expr.where,
+                )
+            )
+            return None
+        if element == "title":
+            value = " ".join(value.split())
+            if len(value) > TITLE_MAX:
+                self.issues.append(
+                    issue(
+                        "warning",
+                        "too-long",
+                        f"the computed title has {len(value)} characters (at most {TITLE_MAX}"
+                        " for a card summary); the static title is kept",
+                        expr.where,
+                    )
+                )
+                return None
+        return value if value.strip() else None
+
     def removals(self, action: PreparedAction) -> list[dict]:
         """A `remove` action's sub-actions: one per existing resource its target expressions
         return (same `type`, `resource` → `Type/id`); resources without an id are skipped."""
@@ -463,6 +511,10 @@ class _Request:
         if extensions:
             out["extension"] = extensions
         out.update({k: v for k, v in action.copied.items() if k != "extension"})
+        for element, expr in action.text:
+            computed = self.action_text(element, expr)
+            if computed is not None:
+                out[element] = computed
         definition = action.definition
         name = action.action.get("id") or plan.resource.get("id") or "action"
         action_seed = f"{seed}/{plan.canonical}/{action.path}"

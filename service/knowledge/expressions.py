@@ -1,9 +1,10 @@
 """Build-time generation of the CQL library that holds inline CQL expressions of the content.
 
 The service has no CQL translator at run time, so `text/cql-expression` / `text/cql` expressions in
-PlanDefinitions (conditions, evidence) and ActivityDefinitions (dynamicValues) are extracted at
-BUILD time into one generated library per logic library `L`: `cql/<L>Expressions.cql`, which
-includes `L` (called `L`) and holds
+PlanDefinitions (conditions, evidence and target expressions, action dynamicValues such as the
+`action.title` / `action.description` that compute card text) and ActivityDefinitions
+(dynamicValues) are extracted at BUILD time into one generated library per logic library `L`:
+`cql/<L>Expressions.cql`, which includes `L` (called `L`) and holds
 
 - one `define "Expression <sha256[:12]>": <expression>` per distinct expression text, and
 - one pass-through `define "<name>": L."<name>"` per `text/cql-identifier` the content uses

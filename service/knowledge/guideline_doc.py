@@ -62,6 +62,19 @@ def _condition(action: dict) -> str:
     return " and ".join(f"`{c['expression']['expression']}`" for c in action.get("condition", []))
 
 
+def computed_text(action: dict) -> str:
+    """For an action whose `action.*` dynamicValues compute the card text (the static text
+    being the fallback): 'title from `X`; description from `Y`'; '' when there are none."""
+    from service.apply.prepare import action_text_element
+
+    parts = []
+    for dv in action.get("dynamicValue", []):
+        element = action_text_element(dv.get("path"))
+        if element is not None:
+            parts.append(f"{element} from `{dv['expression']['expression']}`")
+    return "; ".join(parts)
+
+
 def parameters(cql_dir: Path) -> list[dict[str, str]]:
     """CQL parameters with their type, default and the comment above them."""
     out = []
@@ -162,6 +175,8 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
             "",
         ]
         out += [a["description"], ""]
+        if computed_text(a):
+            out += [f"Computed text: {computed_text(a)}.", ""]
         children = a.get("action", [])
         if children:
             out.append(f"Suggestions ({a['selectionBehavior']}):")
@@ -173,6 +188,8 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
                 for cond in c.get("condition", []):
                     flags.append(f"only when `{cond['expression']['expression']}`")
                 suffix = f" ({'; '.join(flags)})" if flags else ""
+                if computed_text(c):
+                    suffix += f" (computed text: {computed_text(c)})"
                 if _ext(c, TARGET):  # a remove action: deletes what its target returns
                     target = _ext(c, TARGET)[0]["valueExpression"]["expression"]
                     note = c.get("description", "")
