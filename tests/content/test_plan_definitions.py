@@ -23,6 +23,7 @@ ESCALATION_EVIDENCE = {
     "R4 Evidence",
     "R12 Refractory Evidence",
     "R14 Evidence",
+    "R15 Enterocolitis Evidence",
 }
 ACTIONS = top_actions()
 
@@ -173,10 +174,42 @@ def test_order_hooks_are_answered_by_the_order_safety_cards():
 def test_pediatric_card_defers_to_the_surgeon_and_offers_both_strategies_without_preference():
     (_, r13) = next((p, a) for p, a in ACTIONS if a["id"] == "r13-pediatric-arm-home")
     choices = {c["definitionCanonical"].rsplit("/", 1)[-1] for c in r13["action"]}
-    assert choices == {"home-dilator-program-pediatric", "calibration-only-follow-up"}
+    assert choices == {
+        "home-dilator-program-pediatric",
+        "calibration-only-follow-up",
+        "referral-pediatric-surgery",
+    }
     assert r13["selectionBehavior"] == "at-most-one"
     assert not any(ext(c, RECOMMENDED) for c in r13["action"])
     assert "surgeon" in r13["title"]
+
+
+def test_pediatric_card_states_the_age_target_in_its_own_text():
+    (_, r13) = next((p, a) for p, a in ACTIONS if a["id"] == "r13-pediatric-arm-home")
+    computed = {dv["path"]: dv["expression"]["expression"] for dv in r13["dynamicValue"]}
+    assert computed == {
+        "action.title": "R13 Card Title",
+        "action.description": "R13 Card Description",
+    }
+
+
+def test_every_card_source_links_to_a_published_source_not_a_repository_path():
+    for _, action in ACTIONS:
+        source = action["documentation"][0]
+        assert source["url"].startswith("https://"), action["id"]
+        assert "docs/" not in source["display"] and ".md" not in source["display"], action["id"]
+
+
+def test_escalation_cards_say_how_urgently():
+    urgency = re.compile(r"same day|same-day|today|emergency|within (a few )?(days|weeks)", re.I)
+    for _, action in ACTIONS:
+        if action["priority"] == "stat":
+            assert urgency.search(action["title"] + action["description"]), action["id"]
+
+
+def test_adult_infection_is_not_sourced_from_a_pediatric_malformation_review():
+    (_, r1) = next((p, a) for p, a in ACTIONS if a["id"] == "r1-perianal-infection")
+    assert not any("Anorectal malformations" in d["display"] for d in r1["documentation"])
 
 
 def test_controlled_dilation_is_offered_only_when_resting_pressure_allows():

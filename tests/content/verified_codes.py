@@ -43,6 +43,36 @@ VERIFIED: dict[str, frozenset[str]] = {
             "K61.4",
             "K61.5",
             "K59.02",
+            # Verified 2026-12 for issue "clinical safety on real EHR data" (docs/terminology.md
+            # names each source): Crohn's disease, anal/rectal/anorectal fistula (FY2025
+            # expansion included), obstetric anal sphincter injury.
+            "K50.00",
+            "K50.011",
+            "K50.012",
+            "K50.013",
+            "K50.014",
+            "K50.018",
+            "K50.019",
+            "K50.1",
+            "K50.112",
+            "K50.114",
+            "K50.8",
+            "K50.90",
+            "K60.3",
+            "K60.30",
+            "K60.311",
+            "K60.312",
+            "K60.313",
+            "K60.319",
+            "K60.321",
+            "K60.4",
+            "K60.5",
+            "O70.2",
+            "O70.20",
+            "O70.21",
+            "O70.22",
+            "O70.23",
+            "O70.3",
         ]
     ),
     SNOMEDCT: frozenset(
@@ -100,6 +130,12 @@ VERIFIED: dict[str, frozenset[str]] = {
             "307183003",
             "24496007",
             "91251008",
+            # Verified 2026-12 (docs/terminology.md): Crohn's disease; FHIR condition-severity
+            # qualifiers used in Condition.severity.
+            "34000006",
+            "255604002",
+            "6736007",
+            "24484000",
         ]
     ),
     CPT: frozenset(
@@ -123,7 +159,9 @@ VERIFIED: dict[str, frozenset[str]] = {
             "90913",
         ]
     ),
-    LOINC: frozenset({"72514-3", "38208-5"}),
+    # 38213-5 FLACC pain assessment panel and 38221-8 Wong-Baker FACES: verified 2026-12
+    # (docs/terminology.md).
+    LOINC: frozenset({"72514-3", "38208-5", "38213-5", "38221-8"}),
 }
 
 #: Named UNVERIFIED or "do not use" in the brief: must never appear under a standard system.
