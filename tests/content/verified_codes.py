@@ -43,9 +43,9 @@ VERIFIED: dict[str, frozenset[str]] = {
             "K61.4",
             "K61.5",
             "K59.02",
-            # Verified 2026-12 for issue "clinical safety on real EHR data" (docs/terminology.md
-            # names each source): Crohn's disease, anal/rectal/anorectal fistula (FY2025
-            # expansion included), obstetric anal sphincter injury.
+            # Added after the brief (docs/terminology.md names each source): Crohn's disease,
+            # anal/rectal/anorectal fistula (FY2025 expansion included), obstetric anal
+            # sphincter injury.
             "K50.00",
             "K50.011",
             "K50.012",
@@ -130,8 +130,8 @@ VERIFIED: dict[str, frozenset[str]] = {
             "307183003",
             "24496007",
             "91251008",
-            # Verified 2026-12 (docs/terminology.md): Crohn's disease; FHIR condition-severity
-            # qualifiers used in Condition.severity.
+            # Added after the brief (docs/terminology.md): Crohn's disease; the FHIR
+            # condition-severity qualifiers used in Condition.severity.
             "34000006",
             "255604002",
             "6736007",
@@ -159,7 +159,7 @@ VERIFIED: dict[str, frozenset[str]] = {
             "90913",
         ]
     ),
-    # 38213-5 FLACC pain assessment panel and 38221-8 Wong-Baker FACES: verified 2026-12
+    # 38213-5 FLACC pain assessment panel and 38221-8 Wong-Baker FACES: added after the brief
     # (docs/terminology.md).
     LOINC: frozenset({"72514-3", "38208-5", "38213-5", "38221-8"}),
 }
