@@ -124,7 +124,9 @@ def create_app(
     app.extensions["cds"] = runtime = CdsRuntime(settings, knowledge, apply, store, metrics)
     app.extensions["cds_store"] = store
     app.register_blueprint(create_blueprint(runtime))
-    fhirapi.register(app, knowledge, auth=_fhir_apply_auth(settings, runtime, store))
+    fhirapi.register(
+        app, knowledge, auth=_fhir_apply_auth(settings, runtime, store), metrics=metrics
+    )
     app.register_blueprint(create_preview_blueprint(runtime))
     openapi_body = OPENAPI_PATH.read_text()
     cors_any = "*" in settings.cors_origins

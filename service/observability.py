@@ -227,4 +227,9 @@ def standard_metrics(directory: str | Path | None = None) -> Metrics:
     m.describe("cds_feedback_total", "counter", "Card feedback received, by service and outcome")
     m.describe("cds_auth_failures_total", "counter", "Rejected client JWTs")
     m.describe("cds_prefetch_fetches_total", "counter", "Prefetch keys fetched from the EHR")
+    m.describe(
+        "cds_patient_scope_rejections_total",
+        "counter",
+        "Resources rejected for not being about the request's patient, by service and source",
+    )
     return m

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from service.cdshooks.cards import CardContext, build_response
 from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services
 from service.cdshooks.errors import ApiError, flatten_messages
-from service.cdshooks.prefetch import DataUnavailable, resolve
+from service.cdshooks.prefetch import DataUnavailable, PatientData, resolve
 from service.cdshooks.schemas import CONTEXT_SCHEMAS, FEEDBACK_REQUEST, HOOK_REQUEST
 from service.cdshooks.security import AuthError, JwtVerifier, Principal
 from service.config import Settings
@@ -33,6 +33,14 @@ from service.fhirclient import (
 )
 from service.http_json import read_json_object
 from service.observability import Metrics, log_event
+from service.patient_scope import (
+    Mismatch,
+    belongs_to,
+    counts_by_source,
+    describe,
+    mismatches,
+    type_label,
+)
 
 log = logging.getLogger("service.cdshooks")
 ORDER_HOOKS = ("order-select", "order-sign")
@@ -250,12 +258,11 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
         raise ApiError(412, "forbidden", str(e)) from None
 
     resources = data.resources
-    for r in resources:
-        if r.get("resourceType") == "Patient" and r.get("id") != context["patientId"]:
-            raise ApiError(400, "invalid", "the prefetched Patient is not context.patientId")
+    drafts = bundle_resources(context["draftOrders"]) if hook in ORDER_HOOKS else []
+    check_patient_scope(rt, service_id, context["patientId"], data, drafts)
     parameters: dict = {}
     if hook in ORDER_HOOKS:
-        resources = resources + bundle_resources(context["draftOrders"])
+        resources = resources + drafts
         if hook == "order-select":
             parameters["Selections"] = list(context["selections"])
     user = context["userId"]
@@ -291,6 +298,65 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
     audit["card_uuids"] = [c["uuid"] for c in out["cards"]]
     audit["fetched"] = data.fetched
     return _json(out)
+
+
+def check_patient_scope(
+    rt: CdsRuntime, service_id: str, patient_id: str, data: PatientData, drafts: list[dict]
+) -> None:
+    """Every resource that would reach the logic must be about Patient/{patient_id}
+    (service/patient_scope.py says why). Client-supplied data of another patient (prefetch,
+    draftOrders) → 400; data the service fetched itself → 412: it cannot be obtained reliably."""
+    found: list[Mismatch] = []
+    for r, origin in zip(data.resources, data.origins, strict=True):
+        if not belongs_to(r, patient_id):
+            if origin.fetched:
+                where = f"prefetch key {origin.key!r} (fetched from fhirServer)"
+                found.append(Mismatch("fetched", where, type_label(r)))
+            else:
+                found.append(Mismatch("prefetch", f"prefetch key {origin.key!r}", type_label(r)))
+    found += mismatches(drafts, patient_id, source="draftOrders", where="context.draftOrders")
+    if not found:
+        return
+    report_rejections(rt.metrics, log, service_id, found)
+    from_client = [m for m in found if m.source != "fetched"]
+    if from_client:
+        raise ApiError(
+            400,
+            "business-rule",
+            "the request carries data that is not about context.patientId; no cards computed",
+            describe(from_client),
+        )
+    raise ApiError(
+        412,
+        "incomplete",
+        "the FHIR server returned data that is not about context.patientId: the patient's data "
+        "cannot be obtained reliably; no cards computed",
+        describe(found),
+    )
+
+
+def report_rejections(
+    metrics: Metrics | None, logger: logging.Logger, service_id: str, found: list[Mismatch]
+) -> None:
+    """One log record and the `cds_patient_scope_rejections_total` counter: rejected resources
+    by source and resource type. Never a patient id, a resource id or any other value."""
+    counts = counts_by_source(found)
+    if metrics is not None:
+        for source, by_type in counts.items():
+            metrics.inc(
+                "cds_patient_scope_rejections_total",
+                sum(by_type.values()),
+                service=service_id,
+                source=source,
+            )
+    log_event(
+        logger,
+        "data of another patient rejected",
+        logging.WARNING,
+        service=service_id,
+        rejected=counts,
+        total=len(found),
+    )
 
 
 def _audit(rt: CdsRuntime, audit: dict, elapsed: float) -> None:

@@ -8,6 +8,8 @@ For every prefetch template of the service:
   if it points elsewhere, fetch the whole query ourselves instead;
 - key absent → fetch from `fhirServer` with the bearer token.
 Data that is needed and cannot be obtained raises `DataUnavailable` (→ 412).
+Each resource keeps its `Origin` (prefetch key; sent by the client or fetched by the service) so
+that the patient-scope check can answer 400 for the client's data and 412 for fetched data.
 """
 
 from __future__ import annotations
@@ -36,11 +38,21 @@ class DataUnavailable(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where one resource of `PatientData` came from: its prefetch key, and whether the service
+    fetched it from `fhirServer` (True) or the client sent it in the prefetch (False)."""
+
+    key: str
+    fetched: bool
+
+
 @dataclass
 class PatientData:
     resources: list[dict] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)  # one per resource, same order
 
 
 def fill_template(template: str, context: dict) -> str | None:
@@ -80,6 +92,7 @@ def resolve(
     data = PatientData()
     found: dict[str, list[dict]] = {}
     tasks: dict[str, Callable[[], list[dict]]] = {}
+    client_pages: dict[str, set[int]] = {}  # paged keys: the resources the client itself sent
     for key, template in templates.items():
         query = fill_template(template, context)
         if query is None:
@@ -96,6 +109,7 @@ def resolve(
             continue
         if _paged(value):
             tasks[key] = partial(_follow, fhir, value, query)
+            client_pages[key] = {id(r) for r in bundle_resources(value)}
         else:
             tasks[key] = partial(fetch_query, fhir, query)
             data.fetched.append(key)
@@ -118,6 +132,8 @@ def resolve(
                     continue
                 seen.add(k)
             data.resources.append(r)
+            fetched = key in tasks and id(r) not in client_pages.get(key, ())
+            data.origins.append(Origin(key, fetched))
     return data
 
 

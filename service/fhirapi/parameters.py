@@ -21,6 +21,7 @@ from typing import Any
 
 from service.apply.values import ConversionError, parameters_to_cql
 from service.fhirapi.responses import FhirError
+from service.patient_scope import bundle_aliases
 
 _REFERENCE_PARAMS = ("subject", "encounter", "practitioner", "organization")
 _INFO_PARAMS = ("userType", "userLanguage", "userTaskContext", "setting", "settingContext")
@@ -37,6 +38,8 @@ class ApplyRequest:
     setting: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     data: list[dict] = field(default_factory=list)
+    #: `fullUrl` → `Type/id` of the data Bundle's entries (resolves `urn:uuid:` references)
+    data_aliases: dict[str, str] = field(default_factory=dict)
     url: str | None = None
     version: str | None = None
 
@@ -137,6 +140,7 @@ def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyRequest:
             raise FhirError(422, "not-supported", f"parameter 'parameters': {exc}") from None
     if "data" in seen:
         req.data = _data_resources(seen["data"][0].get("resource"))
+        req.data_aliases = bundle_aliases(seen["data"][0].get("resource"))
     else:
         raise FhirError(
             422,

@@ -13,13 +13,15 @@ from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.apply import apply_activity_definition, apply_plan_definition
+from service.cdshooks.api import report_rejections
 from service.cdshooks.security import AuthError
 from service.fhirapi.capability import RESOURCE_TYPES, SEARCH_PARAMS, capability_statement
 from service.fhirapi.expand import expand
 from service.fhirapi.parameters import ApplyRequest, bad, parse_apply_parameters
 from service.fhirapi.responses import FhirError, error_response, fhir_response
 from service.http_json import read_json
-from service.observability import log_event
+from service.observability import Metrics, log_event
+from service.patient_scope import describe, mismatches
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,15 @@ class ApplyAuth:
     on_failure: Callable[[], None] = lambda: None
 
 
-def register(app: Flask, kb: Any, auth: ApplyAuth | None = None) -> None:
+def register(
+    app: Flask, kb: Any, auth: ApplyAuth | None = None, metrics: Metrics | None = None
+) -> None:
     """Mount the FHIR face at /fhir for this app and knowledge base.
 
     `auth` guards $apply (the app factory passes it when CDS_FHIR_AUTH / CDS_AUTH ask for it);
     None leaves $apply open, as in development mode. Reads, searches, $expand,
     $data-requirements and /fhir/metadata carry no patient data and are always public.
+    `metrics` (optional) counts $apply data rejected for being about another patient.
     """
     from importlib.metadata import PackageNotFoundError, version
 
@@ -64,6 +69,7 @@ def register(app: Flask, kb: Any, auth: ApplyAuth | None = None) -> None:
             software, loaded_at.replace("+00:00", "Z"), apply_authenticated=auth is not None
         ),
         "auth": auth,
+        "metrics": metrics,
     }
     app.register_blueprint(bp, url_prefix="/fhir")
 
@@ -209,10 +215,26 @@ def _resolve_canonical(rtype: str, req: ApplyRequest) -> dict:
     return found
 
 
-def _check_subject_data(req: ApplyRequest) -> None:
+def _check_subject_data(req: ApplyRequest, artifact: dict) -> None:
+    """The data must hold the subject's Patient (422) and nothing about anyone else (400: the
+    logic would read another patient's findings as the subject's; service/patient_scope.py)."""
     rid = req.subject.partition("/")[2]
     if not any(r.get("resourceType") == "Patient" and r.get("id") == rid for r in req.data):
         raise FhirError(422, "processing", f"the data Bundle holds no {req.subject} (the subject)")
+    found = mismatches(
+        req.data, rid, source="data", where="parameter 'data'", aliases=req.data_aliases
+    )
+    if found:
+        report_rejections(_state().get("metrics"), log, str(artifact.get("id")), found)
+        raise FhirError(
+            400,
+            "business-rule",
+            "the data Bundle holds resources that are not about the subject",
+            issues=[
+                {"severity": "error", "code": "business-rule", "diagnostics": line}
+                for line in describe(found, "the subject")
+            ],
+        )
 
 
 def _apply_kwargs(req: ApplyRequest) -> dict:
@@ -229,13 +251,13 @@ def _apply_kwargs(req: ApplyRequest) -> dict:
 
 
 def _apply_plan(pd: dict, req: ApplyRequest):
-    _check_subject_data(req)
+    _check_subject_data(req, pd)
     result = apply_plan_definition(_kb(), pd, **_apply_kwargs(req))
     return fhir_response(result.to_care_plan())
 
 
 def _apply_activity(ad: dict, req: ApplyRequest):
-    _check_subject_data(req)
+    _check_subject_data(req, ad)
     result = apply_activity_definition(_kb(), ad, **_apply_kwargs(req))
     headers = {}
     if result.issues:

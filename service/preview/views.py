@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from functools import cache
@@ -24,10 +25,14 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template
 
+from service.cdshooks.api import report_rejections
 from service.cdshooks.errors import ApiError
 from service.fhirclient import bundle_resources
 from service.http_json import read_json_object
+from service.patient_scope import Mismatch, describe, mismatches
 from service.preview.diagram import EXT_EVIDENCE, build_diagram
+
+log = logging.getLogger("service.preview")
 
 HERE = Path(__file__).resolve().parent
 LOADER = HERE.parent.parent / "tests" / "scenarios" / "loader.py"
@@ -75,22 +80,43 @@ def _json(data, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
 
-def _prefetch_resources(prefetch) -> list[dict]:
-    out: list[dict] = []
+def _prefetch_items(prefetch) -> list[tuple[str, dict]]:
+    """(prefetch key, resource) for every resource of the prefetch, once per type and id."""
+    out: list[tuple[str, dict]] = []
     seen: set[tuple] = set()
-    for value in (prefetch or {}).values() if isinstance(prefetch, dict) else ():
+    for key, value in prefetch.items() if isinstance(prefetch, dict) else ():
         if not isinstance(value, dict):
             continue
         found = bundle_resources(value) if value.get("resourceType") == "Bundle" else [value]
         for r in found:
             if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
                 continue
-            key = (r["resourceType"], r.get("id"))
-            if r.get("id") is not None and key in seen:
-                continue
-            seen.add(key)
-            out.append(r)
+            rid = r.get("id")
+            if isinstance(rid, str):  # a malformed id (a list...) is kept, never hashed
+                ident = (r["resourceType"], rid)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            out.append((key, r))
     return out
+
+
+def _check_patient_scope(runtime, svc, patient_id: str, items, drafts: list[dict]) -> None:
+    """The hook call's rule (service/cdshooks/api.py): data of another patient → 400. Keys are
+    named only when they are the service's own prefetch keys (never a request value)."""
+    found: list[Mismatch] = []
+    for key, r in items:
+        where = f"prefetch key {key!r}" if key in svc.prefetch else "prefetch"
+        found += mismatches([r], patient_id, source="prefetch", where=where)
+    found += mismatches(drafts, patient_id, source="draftOrders", where="context.draftOrders")
+    if found:
+        report_rejections(runtime.metrics, log, svc.id, found)
+        raise ApiError(
+            400,
+            "business-rule",
+            "the request carries data that is not about context.patientId",
+            describe(found),
+        )
 
 
 def create_blueprint(runtime) -> Blueprint:
@@ -142,10 +168,15 @@ def create_blueprint(runtime) -> Blueprint:
         if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
             raise ApiError(400, "invalid", "context.patientId is required")
         hook = hook_request["hook"]
-        data = _prefetch_resources(hook_request.get("prefetch"))
+        items = _prefetch_items(hook_request.get("prefetch"))
+        data = [r for _, r in items]
+        drafts: list[dict] = []
+        if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
+            drafts = bundle_resources(context["draftOrders"])
+        _check_patient_scope(runtime, svc, context["patientId"], items, drafts)
         parameters = None
         if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
-            data += bundle_resources(context["draftOrders"])
+            data += drafts
             if hook == "order-select" and isinstance(context.get("selections"), list):
                 selections = [s for s in context["selections"] if isinstance(s, str)]
                 parameters = {"Selections": selections}

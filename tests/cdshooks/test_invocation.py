@@ -94,6 +94,9 @@ def test_card_and_suggestion_uuids_are_stable_per_patient_and_differ_across_pati
     other_body = patient_view(full_prefetch(pain(8)))
     other_body["context"]["patientId"] = "p2"
     other_body["prefetch"]["patient"]["id"] = "p2"
+    other_body["prefetch"]["Observation"]["entry"][0]["resource"]["subject"] = {
+        "reference": "Patient/p2"
+    }
     other = call(client, auth, other_body).get_json()["cards"][0]
     assert first["uuid"] == again["uuid"]
     assert [s["uuid"] for s in first["suggestions"]] == [s["uuid"] for s in again["suggestions"]]

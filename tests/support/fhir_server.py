@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 FAULTS: dict[str, Callable[..., bool]] = {}
+PATIENT_PARAMS = ("patient", "subject")
 
 
 def fault(name: str):
@@ -81,6 +82,14 @@ def _reject_in(handler, info, opts) -> bool:
     if any(k.endswith(":in") for k in info["query"]):
         handler.send_json(400, _outcome("modifier :in is not supported"))
         return True
+    return False
+
+
+@fault("ignore-patient")
+def _ignore_patient(handler, info, opts) -> bool:
+    """Answer searches as if they had no `patient`/`subject` parameter: a server that ignores
+    the patient filter returns every patient's resources of the type."""
+    info["ignore_patient"] = True
     return False
 
 
@@ -296,7 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(200, res)
             return
-        matches = srv.search(rtype, query)
+        if info.get("ignore_patient"):
+            matches = srv.search(rtype, {k: v for k, v in query.items() if k not in PATIENT_PARAMS})
+        else:
+            matches = srv.search(rtype, query)
         page = int((query.get("_page") or ["0"])[0])
         size = max(1, info["page_size"])
         chunk = matches[page * size : (page + 1) * size]
