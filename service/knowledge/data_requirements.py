@@ -171,7 +171,14 @@ class _LibraryScan:
             elif t == "OperandRef" and node.get("name") in env:
                 scan, arg, arg_env = env[node["name"]]
                 return scan._literal(arg, arg_env)
-            elif t == "ParameterRef" and not node.get("libraryName"):
+            elif t == "ParameterRef" and node.get("libraryName"):
+                # A parameter of an included library (e.g. Common."Home Program Expiry Months"):
+                # its deployment value or default, as that library sees it.
+                scan = self._scan_for(node["libraryName"])
+                if scan is None or scan is self:
+                    return None
+                return scan._literal({"type": "ParameterRef", "name": node.get("name")}, {})
+            elif t == "ParameterRef":
                 name = node.get("name")
                 for key in (f"{self.lib.name}.{name}", name):
                     if key in self.values and name in self.parameters:

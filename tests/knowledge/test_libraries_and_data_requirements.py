@@ -134,3 +134,25 @@ def test_a_lookback_inside_a_helper_function_becomes_a_date_filter_at_the_call_s
             "valueDuration": {"value": 21, "unit": "days", "system": UCUM, "code": "d"},
         }
     ]
+
+
+def test_a_lookback_given_by_an_included_librarys_parameter_stays_a_date_filter():
+    """R17's last review reads dilations within Common."Home Program Expiry Months": the prefetch
+    for professional dilations stays bounded, and widens with that parameter's deployed value."""
+    from service.knowledge.data_requirements import library_requirements
+
+    libraries = load_cql_libraries(ROOT / "cql")
+    dilation_vs = "https://dilation-cds.org/fhir/ValueSet/professional-dilation"
+
+    def window(values=None) -> list[dict]:
+        reqs = library_requirements("AnalDilationRecommendations", libraries, values)
+        (req,) = [
+            r
+            for r in reqs
+            if r["type"] == "Procedure"
+            and any(f.get("valueSet") == dilation_vs for f in r.get("codeFilter", []))
+        ]
+        return [f["valueDuration"] for f in req.get("dateFilter", [])]
+
+    assert [d["value"] for d in window()] == [12]
+    assert [d["value"] for d in window({"Home Program Expiry Months": 30})] == [30]
