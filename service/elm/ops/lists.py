@@ -42,11 +42,25 @@ def same_element(a: Any, b: Any) -> bool:
     return _equal(a, b) is True
 
 
+def _resource_key(x: Any) -> tuple[str, str] | None:
+    """(resourceType, id) of a FHIR resource dict whose both are strings, else None.
+
+    Two dicts are CQL-equal only with the same keys and equal values, so resources with a
+    different type or id are never equal: comparing only within one (type, id) bucket keeps
+    `distinct` (and so `union`) linear on a long record instead of quadratic."""
+    if type(x) is dict:
+        rt, rid = x.get("resourceType"), x.get("id")
+        if type(rt) is str and type(rid) is str:
+            return rt, rid
+    return None
+
+
 def distinct(items: list) -> list:
     """Remove duplicates (first occurrence kept) using CQL equality; nulls collapse to one."""
     seen: set = set()
     out: list = []
     slow: list = []
+    buckets: dict[tuple[str, str], list] = {}
     for x in items:
         k = _hash_key(x)
         if k is not None:
@@ -55,9 +69,11 @@ def distinct(items: list) -> list:
             seen.add(k)
             out.append(x)
             continue
-        if any(same_element(x, y) for y in slow):
+        rk = _resource_key(x)
+        candidates = slow if rk is None else buckets.setdefault(rk, [])
+        if any(same_element(x, y) for y in candidates):
             continue
-        slow.append(x)
+        candidates.append(x)
         out.append(x)
     return out
 
