@@ -15,6 +15,7 @@ import pytest
 
 from service.app import create_app
 from service.config import Settings
+from tests.cdshooks.test_scenarios_http import prefetch_for
 from tests.scenarios.loader import CASES_DIR, load_scenario, load_scenarios
 
 SERVICE = "anal-dilation-recommendations"
@@ -32,19 +33,6 @@ def client(tmp_path_factory):
     services = app.test_client().get("/cds-services").get_json()["services"]
     templates = next(s["prefetch"] for s in services if s["id"] == SERVICE)
     return app.test_client(), templates
-
-
-def prefetch_for(templates: dict[str, str], record: list[dict]) -> dict:
-    out: dict = {}
-    for key, template in templates.items():
-        rtype = template.split("?")[0].split("/")[0]
-        matches = [r for r in record if r["resourceType"] == rtype]
-        if "?" not in template:
-            out[key] = matches[0] if matches else None
-        else:
-            entries = [{"resource": r} for r in matches]
-            out[key] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-    return out
 
 
 def cards_for(client, slug: str) -> list[dict]:
