@@ -13,13 +13,11 @@ from service.elm.conformance.node import REPO_ROOT, node_available
 
 
 def _suite_dir() -> Path:
-    """The official suite is third-party data we must not copy in: find the workplace's copy
-    (CQL_TESTS_DIR, else ../shared beside this checkout, else the workplace's shared folder)."""
+    """The official suite is third-party data we must not copy in: CQL_TESTS_DIR, else the
+    shared folder beside this checkout (../shared/conformance/cql-tests)."""
     if os.environ.get("CQL_TESTS_DIR"):
         return Path(os.environ["CQL_TESTS_DIR"])
-    candidates = [REPO_ROOT.parent / "shared/conformance/cql-tests"]
-    candidates.append(Path("/work/shared/conformance/cql-tests"))
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+    return REPO_ROOT.parent / "shared/conformance/cql-tests"
 
 
 SUITE = _suite_dir()
