@@ -351,6 +351,8 @@ def main(argv=None) -> int:
         env = {"CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"), "CDS_AUTH": args.auth}
         if issuer_json:
             env["CDS_TRUSTED_ISSUERS"] = issuer_json
+            # Required with JWTs on: the tokens' aud is this base + the path.
+            env["CDS_EXTERNAL_BASE_URL"] = f"http://127.0.0.1:{port}"
         proc = start_gunicorn(port, env, tmp / "gunicorn.err")
         try:
 

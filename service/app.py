@@ -15,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, g, request
+from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException
 
 from service import fhirapi
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.errors import ApiError, outcome_response
 from service.cdshooks.security import JwtVerifier
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.observability import configure_logging, log_event, standard_metrics
 from service.preview import create_blueprint as create_preview_blueprint
 from service.store import Store, open_store
@@ -52,6 +53,18 @@ def read_body(limit: int) -> bytes:
         if total > limit:
             raise ApiError(413, "too-costly", f"request body larger than {limit} bytes")
         chunks.append(chunk)
+
+
+class BoundedBodyRequest(Request):
+    """A request whose body is read when a handler first asks for it (`get_data`, `get_json`,
+    `request.data`), never before: authentication runs first, so a client without a valid JWT
+    gets its 401 without a sync worker waiting for (or buffering) its body. Read once, bounded
+    by MAX_CONTENT_LENGTH (`read_body`: 413 beyond it, chunked bodies included)."""
+
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
+        if getattr(self, "_cached_data", None) is None and self.method in ("POST", "PUT", "PATCH"):
+            self._cached_data = read_body(self.max_content_length)
+        return super().get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)
 
 
 def _with_deployment_parameters(knowledge, resource: dict | None):
@@ -94,8 +107,14 @@ def create_app(
     apply: Callable | None = None,
     store: Store | None = None,
 ) -> Flask:
-    settings = config or Settings.from_env()
+    if config is None:  # the deployed entry point: gunicorn 'service.app:create_app()'
+        try:
+            return create_app(Settings.from_env(), knowledge=knowledge, apply=apply, store=store)
+        except ConfigError as e:  # a clear message and exit status 1, not a stack trace
+            raise SystemExit(f"configuration error, the service does not start: {e}") from None
+    settings = config
     configure_logging(settings.log_level)
+    settings.check_startup()
     if not settings.auth_enabled:
         log_event(
             log,
@@ -120,6 +139,7 @@ def create_app(
     metrics = standard_metrics(settings.metrics_dir)
 
     app = Flask(__name__)
+    app.request_class = BoundedBodyRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["cds"] = runtime = CdsRuntime(settings, knowledge, apply, store, metrics)
     app.extensions["cds_store"] = store
@@ -132,12 +152,11 @@ def create_app(
     cors_any = "*" in settings.cors_origins
 
     @app.before_request
-    def _start_timer_and_read_body() -> None:
+    def _start_timer() -> None:
+        # The body is not read here: BoundedBodyRequest reads it, bounded, when the route asks
+        # for it, after the blueprint's authentication (Werkzeug alone would silently truncate
+        # a chunked body at the limit).
         g.started = time.perf_counter()
-        if request.method in ("POST", "PUT", "PATCH"):
-            # Every route sees the body through request.get_data()/get_json(), read here once
-            # and bounded: Werkzeug would silently truncate a chunked body at the limit.
-            request._cached_data = read_body(settings.max_request_bytes)
 
     @app.after_request
     def _cors_and_metrics(resp: Response) -> Response:
@@ -165,7 +184,7 @@ def create_app(
         status = e.code or 500
         diagnostics = {
             404: "not found",
-            405: f"method {request.method} not allowed here",
+            405: "method not allowed here (see the Allow header)",
             413: f"request body larger than {settings.max_request_bytes} bytes",
         }.get(status, e.name)
         headers = {}

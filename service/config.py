@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +82,7 @@ class Settings:
     database_url: str | None = None
     sqlite_path: Path = ROOT / "var" / "cds.sqlite3"
     audit_retention_days: float = 365.0  # 0 keeps audit records forever
+    feedback_retention_days: float = 365.0  # 0 keeps feedback forever
     # Authentication of CDS clients (JWT). auth_enabled=False is a development-only setting.
     auth_enabled: bool = True
     # The FHIR face's operations that receive patient data ($apply): the same JWT verification
@@ -105,8 +107,13 @@ class Settings:
     fhir_retries: int = 2
     fhir_max_pages: int = 10
     # Budget for all FHIR requests of one hook call; None: one worst-case fetch
-    # ((connect + read timeout) * (retries + 1) + 0.5 s).
+    # ((connect + read timeout) * (retries + 1) + 0.5 s). Must end before gunicorn's worker
+    # timeout (deploy/gunicorn.conf.py refuses to start otherwise).
     fhir_total_timeout: float | None = None
+    # Outbound FHIR requests in flight at once in one worker process (across its requests), and
+    # bytes fetched for one hook call (all responses and pages): beyond it the call answers 412.
+    fhir_max_concurrency: int = 8
+    fhir_max_bytes_per_call: int = 20 * 1024 * 1024
     # HTTP surface.
     cors_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 5 * 1024 * 1024
@@ -122,6 +129,32 @@ class Settings:
     @property
     def fhir_auth_required(self) -> bool:
         return self.auth_enabled if self.fhir_auth_enabled is None else self.fhir_auth_enabled
+
+    @property
+    def fhir_time_budget(self) -> float:
+        """Seconds all FHIR requests of one hook call may take (CDS_FHIR_TOTAL_TIMEOUT, else one
+        worst-case fetch: every attempt timing out, plus its backoff)."""
+        if self.fhir_total_timeout:
+            return self.fhir_total_timeout
+        attempts = self.fhir_retries + 1
+        return (self.fhir_connect_timeout + self.fhir_read_timeout) * attempts + 0.5
+
+    def check_startup(self) -> None:
+        """Checks across settings, made when the app starts; ConfigError: it does not start.
+
+        With client JWTs verified (CDS_AUTH=jwt, or CDS_FHIR_AUTH=jwt) the token's `aud` must be
+        compared with this deployment's public URL, never with one built from the request's
+        Host header: a client controls that header, so a token minted for another deployment
+        (aud = its URL) would be accepted by sending its host name.
+        """
+        if (self.auth_enabled or self.fhir_auth_required) and not self.external_base_url:
+            raise ConfigError(
+                "CDS_EXTERNAL_BASE_URL is required when client JWTs are verified (CDS_AUTH=jwt, "
+                "the default, or CDS_FHIR_AUTH=jwt): set it to the public base URL clients call, "
+                "e.g. CDS_EXTERNAL_BASE_URL=https://cds.example.org; the JWT aud is checked "
+                "against it, never against the request's Host header. For local development "
+                "only: CDS_AUTH=off"
+            )
 
     @property
     def uses_postgres(self) -> bool:
@@ -140,13 +173,17 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             sqlite_path=Path(env.get("CDS_SQLITE_PATH") or cls.sqlite_path),
             audit_retention_days=float(env.get("CDS_AUDIT_RETENTION_DAYS", 365)),
+            # Unset: the audit retention (feedback is about cards the audit records).
+            feedback_retention_days=float(
+                env.get("CDS_FEEDBACK_RETENTION_DAYS") or env.get("CDS_AUDIT_RETENTION_DAYS", 365)
+            ),
             auth_enabled=_auth_enabled(env.get("CDS_AUTH")),
             fhir_auth_enabled=_fhir_auth(env.get("CDS_FHIR_AUTH")),
             trusted_issuers=issuers,
             jwt_leeway_seconds=int(env.get("CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds)),
             jti_retention_seconds=int(env.get("CDS_JTI_RETENTION_SECONDS", 3600)),
             jwks_cache_seconds=int(env.get("CDS_JWKS_CACHE_SECONDS", cls.jwks_cache_seconds)),
-            external_base_url=(env.get("CDS_EXTERNAL_BASE_URL") or "").rstrip("/") or None,
+            external_base_url=_base_url(env.get("CDS_EXTERNAL_BASE_URL")),
             fhir_server_allowlist=_list(env.get("CDS_FHIR_SERVER_ALLOWLIST")),
             allow_private_fhir_addresses=_bool(env.get("CDS_FHIR_ALLOW_PRIVATE_ADDRESSES"), False),
             allow_http_fhir=_bool(env.get("CDS_FHIR_ALLOW_HTTP"), False),
@@ -157,6 +194,10 @@ class Settings:
             fhir_total_timeout=float(env["CDS_FHIR_TOTAL_TIMEOUT"])
             if env.get("CDS_FHIR_TOTAL_TIMEOUT")
             else None,
+            fhir_max_concurrency=_positive_int(env, "CDS_FHIR_MAX_CONCURRENCY", 8),
+            fhir_max_bytes_per_call=_positive_int(
+                env, "CDS_FHIR_MAX_BYTES_PER_CALL", cls.fhir_max_bytes_per_call
+            ),
             cors_origins=_list(env.get("CDS_CORS_ORIGINS", "*")) or ("*",),
             max_request_bytes=int(env.get("CDS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)),
             smart_app_url=env.get("CDS_SMART_APP_URL") or None,
@@ -164,6 +205,32 @@ class Settings:
             metrics_dir=Path(env["CDS_METRICS_DIR"]) if env.get("CDS_METRICS_DIR") else None,
             cql_parameters=_cql_parameters(env),
         )
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def _base_url(value: str | None) -> str | None:
+    """CDS_EXTERNAL_BASE_URL: scheme://host[:port][/prefix], without a trailing slash."""
+    v = (value or "").strip().rstrip("/")
+    if not v:
+        return None
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"CDS_EXTERNAL_BASE_URL must be an absolute http(s) URL, not {v!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError("CDS_EXTERNAL_BASE_URL must not carry a query, fragment or credentials")
+    return v
 
 
 def _auth_enabled(value: str | None) -> bool:

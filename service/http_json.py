@@ -4,6 +4,11 @@ The app has already read every POST/PUT/PATCH body once, bounded by the size lim
 it, chunked bodies included: `read_body` in service/app.py), so these only parse what is cached.
 Errors are raised through `error(text)`, so each face answers in its own error type; the default
 is the CDS Hooks face's `ApiError(400, "invalid", text)`.
+
+`loads` is the one strict JSON parser of the service, also used for what a FHIR server answers
+(service/fhirclient.py): JSON nested deeper than the parser can follow, which makes Python's json
+raise RecursionError (a 500 if uncaught), and the NaN/Infinity literals it would otherwise accept
+(not JSON, RFC 8259 §6) are a plain ValueError like any other invalid text.
 """
 
 from __future__ import annotations
@@ -13,6 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
+
+
+def _not_json(literal: str) -> Any:
+    raise ValueError(f"{literal} is not a JSON value")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Strict `json.loads`: ValueError for anything that is not JSON, including nesting too deep
+    to parse (RecursionError), NaN/Infinity literals and bytes that are not UTF-8."""
+    try:
+        return json.loads(raw, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValueError("not valid JSON") from None
 
 
 def invalid_request(text: str) -> Exception:
@@ -28,8 +46,8 @@ def read_json(error: Callable[[str], Exception] = invalid_request) -> Any:
     including nesting too deep for the parser."""
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return loads(raw)
+    except ValueError:
         raise error("the request body is not valid JSON") from None
 
 

@@ -7,6 +7,15 @@ rewritten for psycopg) and the same tests (tests/store/).
 Connections are opened lazily per process and thread, so an app preloaded in the gunicorn master
 never shares a connection with its forked workers. Nothing here stores tokens or clinical data:
 feedback and audit rows hold ids, codes and counts only.
+
+Text from requests may contain NUL characters, which PostgreSQL text cannot hold (psycopg refuses
+the whole statement: a lost audit row, a 500). Every string parameter is therefore written with
+each NUL replaced by the six characters `\\u0000` (`NUL_ESCAPE`), on both back-ends alike, so the
+row is stored and reads the same everywhere. Lookups (`issued_cards`, the `seen_jti` key) go
+through the same replacement, so they match what was written.
+
+`issued_card` remembers the card uuids the service answered (service id, uuid, last issued),
+written with the audit record and pruned with it: feedback is accepted only for those cards.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ SCHEMA = [
         received_at DOUBLE PRECISION NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS feedback_card ON feedback (service_id, card_uuid)",
+    "CREATE INDEX IF NOT EXISTS feedback_received ON feedback (received_at)",
     """CREATE TABLE IF NOT EXISTS audit (
         hook_instance TEXT NOT NULL,
         at DOUBLE PRECISION NOT NULL,
@@ -58,7 +68,23 @@ SCHEMA = [
         PRIMARY KEY (iss, jti)
     )""",
     "CREATE INDEX IF NOT EXISTS seen_jti_expiry ON seen_jti (expires_at)",
+    """CREATE TABLE IF NOT EXISTS issued_card (
+        service_id TEXT NOT NULL,
+        card_uuid TEXT NOT NULL,
+        issued_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (service_id, card_uuid)
+    )""",
+    "CREATE INDEX IF NOT EXISTS issued_card_at ON issued_card (issued_at)",
 ]
+NUL_ESCAPE = "\\u0000"
+
+
+def without_nul(value: Any) -> Any:
+    """A string with every NUL replaced by `NUL_ESCAPE`; any other value unchanged."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", NUL_ESCAPE)
+    return value
+
 
 FEEDBACK_COLUMNS = (
     "dedupe_key",
@@ -103,7 +129,8 @@ class Store:
         self._local = threading.local()
         self._prune_every = 200
         self._writes = 0
-        self.audit_retention_seconds = 0.0  # 0: keep forever
+        self.audit_retention_seconds = 0.0  # 0: keep forever (audit and issued cards)
+        self.feedback_retention_seconds = 0.0  # 0: keep forever
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self):  # pragma: no cover - abstract
@@ -132,7 +159,7 @@ class Store:
         for attempt in (1, 2):
             conn = self._conn()
             try:
-                cur = conn.execute(self._sql(sql), params)
+                cur = conn.execute(self._sql(sql), tuple(without_nul(p) for p in params))
                 rows = cur.fetchall() if cur.description else None
                 count = cur.rowcount
                 conn.commit()
@@ -163,7 +190,11 @@ class Store:
 
     # -- feedback ------------------------------------------------------------------------------
     def record_feedback(self, service_id: str, item: dict) -> bool:
-        """Persist one feedback item; False when the same item was already recorded."""
+        """Persist one feedback item; False when the same item was already recorded. Every
+        200th write (the first included) deletes feedback older than the feedback retention."""
+        self._feedback_writes = getattr(self, "_feedback_writes", 0) + 1
+        if self.feedback_retention_seconds and self._feedback_writes % self._prune_every == 1:
+            self.prune_feedback(time.time() - self.feedback_retention_seconds)
         accepted = sorted(s["id"] for s in item.get("acceptedSuggestions") or [])
         reason = (item.get("overrideReason") or {}).get("reason") or {}
         comment = (item.get("overrideReason") or {}).get("userComment")
@@ -200,6 +231,10 @@ class Store:
         )
         return n == 1
 
+    def prune_feedback(self, before: float) -> int:
+        """Delete feedback received before `before` (epoch seconds); the number deleted."""
+        return self._execute("DELETE FROM feedback WHERE received_at < ?", (before,))
+
     def feedback(self, service_id: str | None = None) -> list[dict]:
         cols = ", ".join(FEEDBACK_COLUMNS[1:])
         sql = f"SELECT {cols} FROM feedback"
@@ -227,9 +262,36 @@ class Store:
         cols = ", ".join(AUDIT_COLUMNS)
         marks = ", ".join("?" for _ in AUDIT_COLUMNS)
         self._execute(f"INSERT INTO audit ({cols}) VALUES ({marks})", row)
+        uuids = sorted({u for u in record.get("card_uuids") or () if isinstance(u, str)})
+        if uuids:
+            self._remember_cards(record["service_id"], uuids, record.get("at") or time.time())
+
+    def _remember_cards(self, service_id: str, uuids: list[str], at: float) -> None:
+        values = ", ".join("(?, ?, ?)" for _ in uuids)
+        params = tuple(p for u in uuids for p in (service_id, u, at))
+        self._execute(
+            f"INSERT INTO issued_card (service_id, card_uuid, issued_at) VALUES {values} "
+            "ON CONFLICT (service_id, card_uuid) DO UPDATE SET issued_at = excluded.issued_at",
+            params,
+        )
+
+    def issued_cards(self, service_id: str, uuids: list[str] | set[str]) -> set[str]:
+        """Those of `uuids` that this service answered as cards (and whose record is kept)."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return set()
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._execute(
+            f"SELECT card_uuid FROM issued_card WHERE service_id = ? AND card_uuid IN ({marks})",
+            (service_id, *wanted),
+        )
+        stored = {r[0] for r in rows}
+        return {u for u in wanted if without_nul(u) in stored}
 
     def prune_audit(self, before: float) -> int:
-        """Delete audit records older than `before` (epoch seconds); the number deleted."""
+        """Delete audit records, and the issued cards' records, older than `before` (epoch
+        seconds); the number of audit records deleted."""
+        self._execute("DELETE FROM issued_card WHERE issued_at < ?", (before,))
         return self._execute("DELETE FROM audit WHERE at < ?", (before,))
 
     def audit(self, limit: int = 100) -> list[dict]:
@@ -324,5 +386,6 @@ def open_store(settings) -> Store:
     else:
         store = SqliteStore(settings.sqlite_path)
     store.audit_retention_seconds = settings.audit_retention_days * 86400.0
+    store.feedback_retention_seconds = settings.feedback_retention_days * 86400.0
     store.init_schema()
     return store

@@ -22,7 +22,8 @@ _CALENDAR_TO_UCUM = {
 
 
 class ConversionError(ValueError):
-    """A value cannot be converted (the message says which and why)."""
+    """A value cannot be converted. The message says which element and why in fixed words,
+    never the value itself: $apply sends it to the client (docs/security.md)."""
 
 
 def _number(d: Any) -> int | float:
@@ -93,10 +94,18 @@ def _quantity(q: dict) -> Any:
 
     if not isinstance(q, dict) or q.get("value") is None:
         raise ConversionError("a Quantity needs a value")
+    number = q["value"]
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise ConversionError("a Quantity value must be a number")
     try:
-        value = Decimal(str(q["value"]))
+        value = Decimal(str(number))
     except InvalidOperation:
-        raise ConversionError(f"not a number: {q['value']!r}") from None
+        raise ConversionError("a Quantity value must be a number") from None
+    if not value.is_finite():
+        raise ConversionError("a Quantity value must be a finite number")
+    for key in ("code", "unit", "system"):
+        if key in q and not isinstance(q[key], str):
+            raise ConversionError(f"a Quantity {key} must be a string")
     return Quantity(value, q.get("code") or q.get("unit") or "1")
 
 
@@ -105,7 +114,7 @@ def _datetime(text: Any) -> Any:
 
     parsed = DateTime.parse(text) if isinstance(text, str) else None
     if parsed is None:
-        raise ConversionError(f"not a FHIR dateTime: {text!r}")
+        raise ConversionError("not a FHIR dateTime")
     return parsed
 
 
@@ -114,14 +123,19 @@ def _date(text: Any) -> Any:
 
     parsed = Date.parse(text) if isinstance(text, str) else None
     if parsed is None:
-        raise ConversionError(f"not a FHIR date: {text!r}")
+        raise ConversionError("not a FHIR date")
     return parsed
 
 
 def _code(c: dict) -> Any:
     from service.elm.datatypes.clinical import Code
 
-    if not isinstance(c, dict) or not c.get("code"):
+    if not isinstance(c, dict):
+        raise ConversionError("a Coding must be an object")
+    for key in ("code", "system", "version", "display"):
+        if key in c and not isinstance(c[key], str):
+            raise ConversionError(f"a Coding {key} must be a string")
+    if not c.get("code", "").strip():
         raise ConversionError("a Coding needs a code")
     return Code(c.get("code"), c.get("system"), c.get("version"), c.get("display"))
 
@@ -133,13 +147,23 @@ def _interval(low: Any, high: Any, point_type: str) -> Any:
 
 
 _STRING_TYPES = ("String", "Code", "Id", "Uri", "Url", "Canonical", "Markdown", "Oid", "Uuid")
+#: FHIR R4 value[x] types an error message may name (any other `value…` key is the client's text)
+_KNOWN_KINDS = {
+    *_STRING_TYPES, "Base64Binary", "Boolean", "Date", "DateTime", "Decimal", "Instant",
+    "Integer", "PositiveInt", "Time", "UnsignedInt", "Address", "Age", "Annotation", "Attachment",
+    "CodeableConcept", "Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName",
+    "Identifier", "Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData",
+    "Signature", "Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression",
+    "ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage",
+    "Meta",
+}  # fmt: skip
 
 
 def parameter_to_cql(parameter: dict) -> Any:
     """The CQL value of one Parameters.parameter (its single `value[x]`)."""
     keys = [k for k in parameter if k.startswith("value")]
     if len(keys) != 1:
-        raise ConversionError(f"parameter {parameter.get('name')!r} needs exactly one value[x]")
+        raise ConversionError("needs exactly one value[x]")
     key = keys[0]
     value = parameter[key]
     kind = key[len("value") :]
@@ -164,7 +188,13 @@ def parameter_to_cql(parameter: dict) -> Any:
     if kind == "CodeableConcept" and isinstance(value, dict):
         from service.elm.datatypes.clinical import Concept
 
-        return Concept([_code(c) for c in value.get("coding") or []], value.get("text"))
+        codings = value.get("coding", [])
+        if not isinstance(codings, list):
+            raise ConversionError("a CodeableConcept coding must be a list")
+        text = value.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ConversionError("a CodeableConcept text must be a string")
+        return Concept([_code(c) for c in codings], text)
     if kind == "Period" and isinstance(value, dict):
         low = _datetime(value["start"]) if value.get("start") else None
         high = _datetime(value["end"]) if value.get("end") else None
@@ -173,7 +203,9 @@ def parameter_to_cql(parameter: dict) -> Any:
         low = _quantity(value["low"]) if value.get("low") else None
         high = _quantity(value["high"]) if value.get("high") else None
         return _interval(low, high, "Quantity")
-    raise ConversionError(f"{key} is not supported as a CQL parameter value")
+    # The key is the client's (`value` + anything): named only when it is a FHIR type we know.
+    named = key if kind in _KNOWN_KINDS else "this value[x] type"
+    raise ConversionError(f"{named} is not supported as a CQL parameter value")
 
 
 def parameters_to_cql(parameters: dict) -> dict[str, Any]:
@@ -182,11 +214,19 @@ def parameters_to_cql(parameters: dict) -> dict[str, Any]:
         raise ConversionError("`parameters` must be a Parameters resource")
     out: dict[str, Any] = {}
     repeated: set[str] = set()
-    for p in parameters.get("parameter") or []:
+    items = parameters.get("parameter", [])
+    if not isinstance(items, list):
+        raise ConversionError("Parameters.parameter must be a list")
+    for i, p in enumerate(items):
         name = p.get("name") if isinstance(p, dict) else None
         if not isinstance(name, str) or not name:
-            raise ConversionError("every CQL parameter needs a name")
-        value = parameter_to_cql(p)
+            raise ConversionError(f"parameter[{i}]: every CQL parameter needs a name")
+        if "part" in p:  # tuple-valued parameters are not supported (named by position)
+            raise ConversionError(f"parameter[{i}]: part is not supported")
+        try:
+            value = parameter_to_cql(p)
+        except ConversionError as exc:
+            raise ConversionError(f"parameter[{i}]: {exc}") from None
         if name in out:
             if name not in repeated:
                 out[name] = [out[name]]

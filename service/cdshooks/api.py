@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from service.cdshooks.cards import CardContext, build_response
-from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services
+from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services, endpoints
 from service.cdshooks.errors import ApiError, flatten_messages
 from service.cdshooks.prefetch import DataUnavailable, PatientData, resolve
 from service.cdshooks.schemas import CONTEXT_SCHEMAS, FEEDBACK_REQUEST, HOOK_REQUEST
@@ -106,6 +106,8 @@ class CdsRuntime:
         self.store = store
         self.metrics = metrics
         self.services = build_services(kb)
+        #: every id `POST /cds-services/{id}` answers: listed per-hook ids and PlanDefinition ids
+        self.endpoints = endpoints(self.services)
         self.discovery = {
             "services": [s.descriptor(h) for s in self.services.values() for h in s.hooks]
         }
@@ -121,13 +123,18 @@ class CdsRuntime:
             read_timeout=settings.fhir_read_timeout,
             retries=settings.fhir_retries,
             max_pages=settings.fhir_max_pages,
-            total_timeout=settings.fhir_total_timeout,
+            total_timeout=settings.fhir_time_budget,
+            max_concurrency=settings.fhir_max_concurrency,
+            max_bytes_per_call=settings.fhir_max_bytes_per_call,
         )
 
     def invoked_url(self) -> str:
+        """The URL a client JWT's `aud` must name. With verification on, start-up requires
+        CDS_EXTERNAL_BASE_URL (Settings.check_startup): never a URL built from the client's Host
+        header, which would accept a token minted for another deployment."""
         if self.settings.external_base_url:
             return self.settings.external_base_url + request.path
-        return request.base_url
+        return request.base_url  # verification off: used for nothing that grants access
 
 
 def _validated(schema, data: dict, message: str, prefix: str = "") -> dict:
@@ -135,7 +142,8 @@ def _validated(schema, data: dict, message: str, prefix: str = "") -> dict:
     try:
         return schema.load(data)
     except ValidationError as e:
-        raise ApiError(400, "invalid", message, flatten_messages(e.messages, prefix)) from None
+        details = flatten_messages(e.messages, prefix, data)  # never the invalid values
+        raise ApiError(400, "invalid", message, details) from None
 
 
 def _json(data: dict, status: int = 200) -> Response:
@@ -183,24 +191,34 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            if service_id in rt.services:
-                rt.metrics.observe("cds_request_duration_seconds", elapsed, service=service_id)
-                _audit(rt, audit, elapsed)
+            endpoint = rt.endpoints.get(service_id)
+            if endpoint is not None:  # recorded under the PlanDefinition's id, as cards are
+                audit["service_id"] = endpoint.service.id
+                rt.metrics.observe(
+                    "cds_request_duration_seconds", elapsed, service=endpoint.service.id
+                )
+                _audit(rt, audit, elapsed, endpoint=service_id)
 
     @bp.post("/cds-services/<service_id>/feedback")
     def feedback(service_id: str) -> Response:
-        if service_id not in rt.services:
-            raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
+        endpoint = rt.endpoints.get(service_id)
+        if endpoint is None:
+            raise ApiError(404, "not-found", "unknown CDS service")
+        # Stored under the PlanDefinition's id (card uuids derive from it): one card's feedback
+        # is kept together, and deduplicated, whichever of its service ids the client used.
+        owner = endpoint.service.id
         data = _validated(FEEDBACK_REQUEST, read_json_object(), "invalid feedback")
+        check_issued_cards(rt, owner, data["feedback"])
         stored = 0
         for item in data["feedback"]:
-            if rt.store.record_feedback(service_id, item):
+            if rt.store.record_feedback(owner, item):
                 stored += 1
-                rt.metrics.inc("cds_feedback_total", service=service_id, outcome=item["outcome"])
+                rt.metrics.inc("cds_feedback_total", service=owner, outcome=item["outcome"])
         log_event(
             log,
             "feedback",
-            service=service_id,
+            service=owner,
+            endpoint=service_id,
             items=len(data["feedback"]),
             stored=stored,
             duplicates=len(data["feedback"]) - stored,
@@ -210,10 +228,38 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
     return bp
 
 
+def check_issued_cards(rt: CdsRuntime, service_id: str, items: list[dict]) -> None:
+    """Feedback is only about cards this service answered (the store remembers the uuids of
+    every answered card as long as the audit trail, `Store.issued_cards`). Feedback naming any
+    other card is refused as a whole, nothing stored (400 `business-rule`): it is a client bug
+    or a forgery, and kept it would skew the per-card acceptance and override figures that
+    feedback exists for. Items are named by position, never by the uuid sent."""
+    issued = rt.store.issued_cards(service_id, {item["card"] for item in items})
+    unknown = [n for n, item in enumerate(items) if item["card"] not in issued]
+    if not unknown:
+        return
+    log_event(
+        log,
+        "feedback for cards not issued",
+        logging.WARNING,
+        service=service_id,
+        items=len(items),
+        unknown=len(unknown),
+    )
+    raise ApiError(
+        400,
+        "business-rule",
+        "feedback names cards this service did not issue (or whose record has expired); "
+        "nothing was stored",
+        [f"feedback.{n}.card: not a card this service issued" for n in unknown],
+    )
+
+
 def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
-    svc = rt.services.get(service_id)
-    if svc is None:
-        raise ApiError(404, "not-found", f"unknown CDS service {service_id!r}")
+    endpoint = rt.endpoints.get(service_id)
+    if endpoint is None:
+        raise ApiError(404, "not-found", "unknown CDS service")
+    svc = endpoint.service  # a PlanDefinition's id dispatches on the body's hook
     body = read_json_object()
     if isinstance(body.get("hookInstance"), str):
         audit["hook_instance"] = body["hookInstance"][:64]
@@ -224,14 +270,13 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
         raise ApiError(
             400,
             "not-supported",
-            f"hook {hook!r} is not supported; supported hooks: {', '.join(SUPPORTED_HOOKS)}",
+            f"the hook is not supported; supported hooks: {', '.join(SUPPORTED_HOOKS)}",
         )
-    if hook not in svc.hooks:
+    if hook not in endpoint.hooks:
         raise ApiError(
             400,
             "not-supported",
-            f"service {service_id!r} is not registered for hook {hook!r} "
-            f"(its hooks: {', '.join(svc.hooks)})",
+            f"this service is not registered for the hook (its hooks: {', '.join(endpoint.hooks)})",
         )
     context = _validated(CONTEXT_SCHEMAS[hook], env["context"], "invalid context", "context")
     audit["patient_id"] = context["patientId"]
@@ -246,7 +291,17 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
     try:
         data = resolve(svc.prefetch, env.get("prefetch"), context, fhir)
     except DataUnavailable as e:
-        log_event(log, "prefetch unavailable", logging.WARNING, service=service_id, keys=e.keys)
+        # `reason` is a fixed phrase naming the category ("fhirServer is not on the allow-list
+        # for this client", "... resolves to a non-public address", "FHIR server answered 503"):
+        # never a URL, a token or patient data (service/fhirclient.py, prefetch.py).
+        log_event(
+            log,
+            "prefetch unavailable",
+            logging.WARNING,
+            service=svc.id,
+            keys=e.keys,
+            reason=e.reason,
+        )
         raise ApiError(
             412,
             "incomplete",
@@ -259,7 +314,7 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
 
     resources = data.resources
     drafts = bundle_resources(context["draftOrders"]) if hook in ORDER_HOOKS else []
-    check_patient_scope(rt, service_id, context["patientId"], data, drafts)
+    check_patient_scope(rt, svc.id, context["patientId"], data, drafts)
     parameters: dict = {}
     if hook in ORDER_HOOKS:
         resources = resources + drafts
@@ -278,21 +333,19 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
         trigger=hook,
     )
     if result.issues:
-        log_event(
-            log, "apply issues", logging.WARNING, service=service_id, issues=len(result.issues)
-        )
+        log_event(log, "apply issues", logging.WARNING, service=svc.id, issues=len(result.issues))
     out = build_response(
         result.request_group,
         result.resources,
         CardContext(
-            service_id=service_id,
+            service_id=svc.id,  # card uuids stay those of the PlanDefinition's service
             patient_id=context["patientId"],
             plan_definition=svc.plan_definition,
             smart_app_url=rt.settings.smart_app_url,
         ),
     )
     for card in out["cards"]:
-        rt.metrics.inc("cds_cards_total", service=service_id, indicator=card["indicator"])
+        rt.metrics.inc("cds_cards_total", service=svc.id, indicator=card["indicator"])
     audit["cards"] = len(out["cards"])
     audit["indicators"] = [c["indicator"] for c in out["cards"]]
     audit["card_uuids"] = [c["uuid"] for c in out["cards"]]
@@ -359,7 +412,7 @@ def report_rejections(
     )
 
 
-def _audit(rt: CdsRuntime, audit: dict, elapsed: float) -> None:
+def _audit(rt: CdsRuntime, audit: dict, elapsed: float, endpoint: str | None = None) -> None:
     record = {
         "at": time.time(),
         "cards": 0,
@@ -376,6 +429,7 @@ def _audit(rt: CdsRuntime, audit: dict, elapsed: float) -> None:
         log,
         "hook invocation",
         service=record["service_id"],
+        endpoint=endpoint or record["service_id"],  # the id the client called
         hook=record["hook"],
         hook_instance=record["hook_instance"],
         status=record["status"],

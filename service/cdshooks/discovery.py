@@ -1,7 +1,12 @@
 """CDS services derived from the loaded PlanDefinitions, and their prefetch templates.
 
-- One service per PlanDefinition (id = the PlanDefinition's id), listed once for every hook named
-  by a `named-event` trigger of any of its top-level actions (every trigger, not only the first).
+- One service per PlanDefinition, listed once for every hook named by a `named-event` trigger of
+  any of its top-level actions (every trigger, not only the first). Every listed id is unique
+  (clients such as the CDS Hooks Sandbox key services by URL): a PlanDefinition with one hook is
+  listed under its own id; one with several hooks once per hook as `<id>-<hook>`
+  (`CdsService.service_id`). `endpoints()` maps every id a client may call to its service: the
+  listed ids, each answering its one hook, and the PlanDefinition's own id, which answers all its
+  hooks (the id discovery listed for every hook before; still answered, no longer listed).
 - Prefetch templates are generated from the content's data requirements
   (`KnowledgeBase.data_requirements(pd)`): one search per DataRequirement, with `code:in=` for
   ValueSet code filters, `code=system|code,...` for direct codes, and a lower date bound where the
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import quote
 
+from service.knowledge.loader import KnowledgeError
 from service.observability import log_event
 
 log = logging.getLogger("service.cdshooks.discovery")
@@ -79,8 +85,18 @@ class CdsService:
     #: {name: FHIR JSON value} of the CQL parameters the service runs with (read-only).
     parameters: dict = field(default_factory=dict)
 
+    def service_id(self, hook: str) -> str:
+        """The id discovery lists for `hook`: the PlanDefinition's id when it has one hook,
+        else `<PlanDefinition id>-<hook>`."""
+        return self.id if len(self.hooks) == 1 else f"{self.id}-{hook}"
+
     def descriptor(self, hook: str) -> dict:
-        d = {"hook": hook, "title": self.title, "description": self.description, "id": self.id}
+        d = {
+            "hook": hook,
+            "title": self.title,
+            "description": self.description,
+            "id": self.service_id(hook),
+        }
         if self.prefetch:
             d["prefetch"] = dict(self.prefetch)
         if self.usage_requirements:
@@ -95,6 +111,35 @@ class CdsService:
         if extension:
             d["extension"] = extension
         return d
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What `POST /cds-services/{id}` (and `/feedback`) answers for one id: the PlanDefinition's
+    service and the hooks accepted at that id. Records (card uuids, feedback, audit, metrics) use
+    `service.id`, the PlanDefinition's id, whichever id was called."""
+
+    id: str
+    service: CdsService
+    hooks: tuple[str, ...]
+
+
+def endpoints(services: dict[str, CdsService]) -> dict[str, Endpoint]:
+    """Every id a client may call. A per-hook id that collides with another service's id stops
+    start-up (two services behind one URL)."""
+    out = {svc.id: Endpoint(svc.id, svc, svc.hooks) for svc in services.values()}
+    for svc in services.values():
+        if len(svc.hooks) < 2:
+            continue
+        for hook in svc.hooks:
+            sid = svc.service_id(hook)
+            if sid in out:
+                raise KnowledgeError(
+                    f"PlanDefinition/{svc.id}: its {hook} service id {sid!r} is already the id "
+                    f"of PlanDefinition/{out[sid].service.id}'s service"
+                )
+            out[sid] = Endpoint(sid, svc, (hook,))
+    return out
 
 
 def named_event_triggers(pd: dict) -> list[str]:

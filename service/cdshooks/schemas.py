@@ -15,6 +15,12 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 USER_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="not a FHIR id")
+# Feedback limits (docs/cds-hooks.md, "Feedback"): what one request may ask the store to keep.
+MAX_FEEDBACK_ITEMS = 100
+MAX_USER_COMMENT = 2000
+MAX_ACCEPTED_SUGGESTIONS = 100
+MAX_ID_LENGTH = 200  # card and suggestion uuids (36 characters when this service issued them)
+MAX_CODING_TEXT = 1000  # override reason system, code and display
 
 
 def _user_reference(value: str) -> None:
@@ -51,7 +57,10 @@ class FhirAuthorizationSchema(Schema):
 
     access_token = fields.String(required=True, validate=validate.Length(min=1))
     token_type = fields.String(required=True, validate=validate.Regexp(r"(?i)^bearer$"))
-    expires_in = fields.Integer(required=True, strict=True)
+    # The spec marks expires_in REQUIRED, but the CDS Hooks Sandbox omits it when its SMART server
+    # does not report one: accepted when absent (the token is used for this call only; the FHIR
+    # server decides whether it is still valid). When present it must be an integer.
+    expires_in = fields.Integer(strict=True)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
     patient = fields.String(validate=FHIR_ID)
@@ -130,9 +139,9 @@ class CodingSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    system = fields.String(required=True)
-    code = fields.String(required=True)
-    display = fields.String()
+    system = fields.String(required=True, validate=validate.Length(max=MAX_CODING_TEXT))
+    code = fields.String(required=True, validate=validate.Length(max=MAX_CODING_TEXT))
+    display = fields.String(validate=validate.Length(max=MAX_CODING_TEXT))
 
 
 class OverrideReasonSchema(Schema):
@@ -140,25 +149,28 @@ class OverrideReasonSchema(Schema):
         unknown = INCLUDE
 
     reason = fields.Nested(CodingSchema)
-    userComment = fields.String()
+    userComment = fields.String(validate=validate.Length(max=MAX_USER_COMMENT))
 
 
 class AcceptedSuggestionSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    id = fields.String(required=True, validate=validate.Length(min=1))
+    id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH))
 
 
 class FeedbackItemSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    card = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    card = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
-    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
+    acceptedSuggestions = fields.List(
+        fields.Nested(AcceptedSuggestionSchema),
+        validate=validate.Length(max=MAX_ACCEPTED_SUGGESTIONS),
+    )
     overrideReason = fields.Nested(OverrideReasonSchema)
-    outcomeTimestamp = fields.String(required=True, validate=_rfc3339)
+    outcomeTimestamp = fields.String(required=True, validate=[validate.Length(max=64), _rfc3339])
 
     @validates_schema
     def _outcome_fields(self, data: dict, **_) -> None:
@@ -173,7 +185,9 @@ class FeedbackRequestSchema(Schema):
         unknown = INCLUDE
 
     feedback = fields.List(
-        fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1, max=100)
+        fields.Nested(FeedbackItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS),
     )
 
 

@@ -10,7 +10,9 @@ Rules, in order (any failure → `AuthError`, answered as a bare 401):
    when a token names an unknown `kid`, so key rotation works without a restart. A JWKS file is
    reloaded when it changes.
 4. Signature, `aud` = the exact URL invoked, `iss`, `exp` and `iat` (with a small leeway), all of
-   `iss aud exp iat jti` present, and `exp - iat` at most 5 minutes.
+   `iss aud exp iat jti` present, and `exp - iat` at most 5 minutes. `exp`, `iat` and `nbf` must
+   be NumericDates: JSON numbers (not strings, booleans, NaN or infinities) from 0 to the end
+   of year 9999, checked before any arithmetic on them.
 5. `jti` not seen before for this issuer: remembered in the shared store (across workers).
 """
 
@@ -31,6 +33,8 @@ from service.observability import log_event
 
 log = logging.getLogger("service.cdshooks.security")
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
+DATE_CLAIMS = ("exp", "iat", "nbf")
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 class AuthError(Exception):
@@ -56,6 +60,14 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization is not a bearer token")
     return token.strip()
+
+
+def is_numeric_date(value: object) -> bool:
+    """A JSON number of seconds in [0, end of 9999]: no bool, string, NaN, infinity or a
+    number too large to compare with a clock (RFC 7519 §2 "NumericDate")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 <= value <= MAX_NUMERIC_DATE  # False for NaN; never converts a huge int to float
 
 
 def _key_set(jwks: dict) -> dict[str, jwt.PyJWK]:
@@ -175,7 +187,7 @@ class JwtVerifier:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
             raise AuthError("malformed JWT") from None
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
@@ -188,6 +200,9 @@ class JwtVerifier:
         issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise AuthError("issuer not trusted")
+        for name in DATE_CLAIMS:
+            if name in unverified and not is_numeric_date(unverified[name]):
+                raise AuthError(f"{name} is not a NumericDate")
         key = self._key(issuer, header)
         if key.algorithm_name != alg:
             raise AuthError("key and token algorithms differ")
@@ -207,6 +222,8 @@ class JwtVerifier:
         except jwt.InvalidAudienceError:
             raise AuthError("aud is not the invoked URL") from None
         except jwt.PyJWTError as e:
+            raise AuthError(f"invalid token: {type(e).__name__}") from None
+        except (ValueError, TypeError, OverflowError) as e:  # defensive: claims checked above
             raise AuthError(f"invalid token: {type(e).__name__}") from None
         if claims["exp"] - claims["iat"] > self.settings.jwt_max_lifetime_seconds + leeway:
             raise AuthError("token lifetime exceeds 5 minutes")

@@ -16,6 +16,7 @@ Accepted parameters (FHIR R4 PlanDefinition/$apply and ActivityDefinition/$apply
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,25 @@ def bad(text: str) -> FhirError:
     return FhirError(400, "invalid", text)
 
 
+def _coding_code(coding: Any, name: str, where: str) -> str | None:
+    """The code of a Coding of the right shape (an object whose code, system, version and
+    display are strings when present); a 400 for any other shape."""
+    if not isinstance(coding, dict):
+        raise bad(f"parameter {name!r}: {where} must be a Coding (an object)")
+    for key in ("code", "system", "version", "display"):
+        if key in coding and not isinstance(coding[key], str):
+            raise bad(f"parameter {name!r}: {where}.{key} must be a string")
+    code = coding.get("code", "").strip()
+    return code or None
+
+
 def _text_of(p: dict, name: str) -> str | None:
+    """The value of a reference or informational parameter as text. Every JSON shape other than
+    the FHIR one (a Coding that is a string, a `coding` that is an object...) is a 400."""
+    if "part" in p and (
+        not isinstance(p["part"], list) or not all(isinstance(x, dict) for x in p["part"])
+    ):
+        raise bad(f"parameter {name!r}: part must be a list of parameters")
     for key in ("valueString", "valueUri", "valueCanonical", "valueCode", "valueId", "valueUrl"):
         if key in p:
             value = p[key]
@@ -57,24 +76,53 @@ def _text_of(p: dict, name: str) -> str | None:
             return value.strip()
     if "valueReference" in p:
         ref = p["valueReference"]
-        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+        if (
+            not isinstance(ref, dict)
+            or not isinstance(ref.get("reference"), str)
+            or not ref["reference"].strip()
+        ):
             raise bad(f"parameter {name!r}: valueReference needs a reference")
         return ref["reference"].strip()
-    if "valueCoding" in p and isinstance(p["valueCoding"], dict):
-        return p["valueCoding"].get("code")
-    if "valueCodeableConcept" in p and isinstance(p["valueCodeableConcept"], dict):
-        codings = p["valueCodeableConcept"].get("coding") or [{}]
-        return codings[0].get("code") or p["valueCodeableConcept"].get("text")
+    if "valueCoding" in p:
+        code = _coding_code(p["valueCoding"], name, "valueCoding")
+        if code is None:
+            raise bad(f"parameter {name!r}: valueCoding needs a code")
+        return code
+    if "valueCodeableConcept" in p:
+        cc = p["valueCodeableConcept"]
+        if not isinstance(cc, dict):
+            raise bad(f"parameter {name!r}: valueCodeableConcept must be an object")
+        codings = cc.get("coding", [])
+        if not isinstance(codings, list):
+            raise bad(f"parameter {name!r}: valueCodeableConcept.coding must be a list")
+        codes = [
+            _coding_code(c, name, f"valueCodeableConcept.coding[{i}]")
+            for i, c in enumerate(codings)
+        ]
+        text = cc.get("text")
+        if text is not None and not isinstance(text, str):
+            raise bad(f"parameter {name!r}: valueCodeableConcept.text must be a string")
+        value = next((c for c in codes if c), None) or (text or "").strip()
+        if not value:
+            raise bad(f"parameter {name!r}: valueCodeableConcept needs a coding code or a text")
+        return value
     raise bad(f"parameter {name!r} needs a string or reference value")
 
 
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
 def _check_reference(name: str, value: str, expected: str) -> str:
+    """`Type/id` or a bare id → `expected/id`; the reference itself is never echoed."""
     if "/" in value:
         rtype, _, rid = value.partition("/")
-        if rtype != expected or not rid or "/" in rid:
-            raise bad(f"parameter {name!r} must reference a {expected} (got {value!r})")
-        return value
-    return f"{expected}/{value}"
+        if rtype != expected:
+            raise bad(f"parameter {name!r} must reference a {expected}")
+    else:
+        rid = value
+    if not _FHIR_ID.match(rid):
+        raise bad(f"parameter {name!r}: the {expected} id is not a FHIR id")
+    return f"{expected}/{rid}"
 
 
 def _data_resources(bundle: Any) -> list[dict]:
@@ -106,8 +154,8 @@ def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyRequest:
     for i, p in enumerate(params):
         if not isinstance(p, dict) or not isinstance(p.get("name"), str):
             raise bad(f"Parameters.parameter[{i}] needs a name")
-        if p["name"] not in _KNOWN:
-            raise bad(f"unknown $apply parameter {p['name']!r}")
+        if p["name"] not in _KNOWN:  # named by position: the name is never echoed
+            raise bad(f"Parameters.parameter[{i}]: unknown $apply parameter name")
         seen.setdefault(p["name"], []).append(p)
     for name, items in seen.items():
         if len(items) > 1:

@@ -109,7 +109,7 @@ def _unexpected(err: Exception):
 def _body() -> Any:
     ctype = (request.mimetype or "").lower()
     if ctype and ctype not in _JSON_TYPES:
-        raise FhirError(415, "not-supported", f"unsupported media type {ctype!r}")
+        raise FhirError(415, "not-supported", "unsupported media type: send application/fhir+json")
     if not request.get_data(cache=True):
         raise bad("the request body is empty")
     return read_json(bad)
@@ -132,14 +132,14 @@ def _authenticate() -> None:
 
 def _check_type(rtype: str) -> None:
     if rtype not in RESOURCE_TYPES:
-        raise FhirError(404, "not-supported", f"resource type {rtype!r} is not served here")
+        raise FhirError(404, "not-supported", "this resource type is not served here")
 
 
 def _read(rtype: str, rid: str) -> dict:
     _check_type(rtype)
     found = _kb().resolve(f"{rtype}/{rid}")
     if found is None or found.get("resourceType") != rtype:
-        raise FhirError(404, "not-found", f"{rtype}/{rid} is not known")
+        raise FhirError(404, "not-found", f"no {rtype} with this id")
     return found
 
 
@@ -211,7 +211,7 @@ def _resolve_canonical(rtype: str, req: ApplyRequest) -> dict:
     canonical = f"{req.url}|{req.version}" if req.version else str(req.url)
     found = _kb().resolve(canonical)
     if found is None or found.get("resourceType") != rtype:
-        raise FhirError(404, "not-found", f"no {rtype} with url {canonical}")
+        raise FhirError(404, "not-found", f"no {rtype} with this url (and version)")
     return found
 
 
@@ -220,7 +220,7 @@ def _check_subject_data(req: ApplyRequest, artifact: dict) -> None:
     logic would read another patient's findings as the subject's; service/patient_scope.py)."""
     rid = req.subject.partition("/")[2]
     if not any(r.get("resourceType") == "Patient" and r.get("id") == rid for r in req.data):
-        raise FhirError(422, "processing", f"the data Bundle holds no {req.subject} (the subject)")
+        raise FhirError(422, "processing", "the data Bundle holds no Patient with the subject's id")
     found = mismatches(
         req.data, rid, source="data", where="parameter 'data'", aliases=req.data_aliases
     )
@@ -350,7 +350,7 @@ def _expand_params() -> dict[str, str]:
             raise bad("every parameter needs a name")
         values = [v for k, v in p.items() if k.startswith("value")]
         if len(values) != 1 or isinstance(values[0], dict | list):
-            raise bad(f"parameter {p['name']!r} needs one primitive value")
+            raise bad("every parameter needs one primitive value")
         out[p["name"]] = str(values[0])
     return out
 
@@ -396,7 +396,7 @@ def expand_type():
         canonical += "|" + params["valueSetVersion"]
     vs = _kb().resolve(canonical)
     if vs is None or vs.get("resourceType") != "ValueSet":
-        raise FhirError(404, "not-found", f"no ValueSet with url {canonical}")
+        raise FhirError(404, "not-found", "no ValueSet with this url (and valueSetVersion)")
     return _expand(vs, params)
 
 
@@ -404,5 +404,5 @@ def expand_type():
 @bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(anything: str):
     if request.method in ("PUT", "PATCH", "DELETE", "POST") or anything.endswith("$apply"):
-        raise FhirError(405, "not-supported", f"{request.method} /fhir/{anything} is not supported")
-    raise FhirError(404, "not-found", f"/fhir/{anything} is not an endpoint of this server")
+        raise FhirError(405, "not-supported", "this interaction is not supported")
+    raise FhirError(404, "not-found", "not an endpoint of this server")

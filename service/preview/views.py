@@ -131,7 +131,7 @@ def create_blueprint(runtime) -> Blueprint:
         return render_template(
             "preview/index.html",
             auth_enabled=runtime.settings.auth_enabled,
-            services=sorted(runtime.services),
+            services=sorted({d["id"] for d in runtime.discovery["services"]}),
         )
 
     @bp.get("/preview/diagram")
@@ -158,11 +158,13 @@ def create_blueprint(runtime) -> Blueprint:
                 403, "forbidden", "the evidence view is only available when CDS_AUTH=off"
             )
         body = read_json_object()
-        svc = runtime.services.get(body.get("serviceId"))
+        service_id = body.get("serviceId")
+        endpoint = runtime.endpoints.get(service_id) if isinstance(service_id, str) else None
         hook_request = body.get("request")
-        if svc is None:
+        if endpoint is None:
             raise ApiError(404, "not-found", "unknown CDS service")
-        if not isinstance(hook_request, dict) or hook_request.get("hook") not in svc.hooks:
+        svc = endpoint.service
+        if not isinstance(hook_request, dict) or hook_request.get("hook") not in endpoint.hooks:
             raise ApiError(400, "invalid", "request must be a hook call this service answers")
         context = hook_request.get("context")
         if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):

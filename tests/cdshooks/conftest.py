@@ -20,10 +20,16 @@ def ehr() -> TestClient:
     return TestClient()
 
 
+# The public base URL of the service under test (CDS_EXTERNAL_BASE_URL): the JWT `aud` names it
+# whatever Host a request arrives with; Flask's test client calls http://localhost.
+PUBLIC_BASE = "http://localhost"
+
+
 @pytest.fixture
 def settings(tmp_path, ehr) -> Settings:
     return Settings(
         sqlite_path=tmp_path / "cds.sqlite3",
+        external_base_url=PUBLIC_BASE,
         trusted_issuers=(TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks(), fhir_servers=()),),
         allow_private_fhir_addresses=True,
         allow_http_fhir=True,
@@ -60,10 +66,10 @@ def client(app):
 
 @pytest.fixture
 def auth(ehr):
-    """Authorization header for a call to `path` on the Flask test client (http://localhost)."""
+    """Authorization header for a call to `path` (aud = the public base URL + path)."""
 
     def header(path: str, **kw) -> dict:
-        return {"Authorization": f"Bearer {ehr.token('http://localhost' + path, **kw)}"}
+        return {"Authorization": f"Bearer {ehr.token(PUBLIC_BASE + path, **kw)}"}
 
     return header
 

@@ -17,6 +17,7 @@ from service.app import create_app
 from service.cdshooks.cards import stable_uuid
 from service.config import ConfigError, Settings
 from service.knowledge import KnowledgeBase
+from tests.cdshooks.conftest import PUBLIC_BASE
 from tests.scenarios.loader import load_scenarios
 from tests.support.cds_spec import assert_conforms
 from tests.support.cql_parameters import parameters_resource
@@ -54,10 +55,12 @@ def pain_8_patient():
 
 
 def cards_over_http(app, ehr, scenario) -> list[dict]:
+    """Over real HTTP; the tokens name the public base URL (aud), whatever Host is sent."""
     with LiveServer(app) as server:
         url = f"{server.url}/cds-services"
+        token = ehr.token(PUBLIC_BASE + "/cds-services")
         services = requests.get(
-            url, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=10
+            url, headers={"Authorization": f"Bearer {token}"}, timeout=10
         ).json()["services"]
         svc = next(s for s in services if s["id"] == RECOMMENDATIONS)
         record = [e["resource"] for e in scenario.bundle["entry"]]
@@ -81,9 +84,10 @@ def cards_over_http(app, ehr, scenario) -> list[dict]:
             "context": {"userId": "Practitioner/clinician-1", "patientId": scenario.patient_id},
             "prefetch": prefetch,
         }
-        url = f"{server.url}/cds-services/{RECOMMENDATIONS}"
+        path = f"/cds-services/{RECOMMENDATIONS}"
+        token = ehr.token(PUBLIC_BASE + path)
         resp = requests.post(
-            url, json=body, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=30
+            server.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert resp.status_code == 200, resp.text
         assert_conforms(f"/cds-services/{RECOMMENDATIONS}", "POST", 200, resp.json())
@@ -220,21 +224,36 @@ def test_start_up_logs_the_values_in_effect(deploy, capsys):
 
 
 # -- data requirements and discovery ------------------------------------------------------------
-def parameters_in_discovery(app, service_id: str, ehr) -> dict:
+def descriptors_of(app, plan_definition: str, ehr) -> list[dict]:
+    """The discovery entries of one PlanDefinition's service (one per hook)."""
     client = app.test_client()
     auth = {"Authorization": f"Bearer {ehr.token('http://localhost/cds-services')}"}
     services = client.get("/cds-services", headers=auth).get_json()["services"]
-    svc = next(s for s in services if s["id"] == service_id)
-    return svc["extension"]["dilation-cds-parameters"]
+    url = f"/PlanDefinition/{plan_definition}"
+    found = [
+        s for s in services if s["extension"]["dilation-cds-plandefinition"]["url"].endswith(url)
+    ]
+    assert found, f"no service of PlanDefinition/{plan_definition} in discovery"
+    return found
 
 
-def professional_dilation_lower_bound(app, service_id: str, ehr) -> date:
-    client = app.test_client()
-    auth = {"Authorization": f"Bearer {ehr.token('http://localhost/cds-services')}"}
-    services = client.get("/cds-services", headers=auth).get_json()["services"]
-    templates = next(s for s in services if s["id"] == service_id)["prefetch"].values()
-    [template] = [t for t in templates if "ValueSet/professional-dilation" in t]
-    return date.fromisoformat(re.search(r"&date=ge(\d{4}-\d{2}-\d{2})", template).group(1))
+def parameters_in_discovery(app, plan_definition: str, ehr) -> dict:
+    """The parameter values shown by the service, the same for each of its hooks."""
+    values = [
+        s["extension"]["dilation-cds-parameters"] for s in descriptors_of(app, plan_definition, ehr)
+    ]
+    assert all(v == values[0] for v in values)
+    return values[0]
+
+
+def professional_dilation_lower_bound(app, plan_definition: str, ehr) -> date:
+    """The prefetch date bound of the service, the same for each of its hooks."""
+    bounds = set()
+    for svc in descriptors_of(app, plan_definition, ehr):
+        [template] = [t for t in svc["prefetch"].values() if "ValueSet/professional-dilation" in t]
+        bounds.add(re.search(r"&date=ge(\d{4}-\d{2}-\d{2})", template).group(1))
+    [bound] = bounds
+    return date.fromisoformat(bound)
 
 
 def test_a_widened_look_back_widens_the_prefetch_date_filter(deploy, ehr):

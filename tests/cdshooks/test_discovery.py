@@ -15,7 +15,12 @@ def test_discovery_lists_the_plan_definition_once_per_supported_named_event_trig
     assert_conforms("/cds-services", "GET", 200, resp.get_json())
     services = resp.get_json()["services"]
     assert sorted(s["hook"] for s in services) == ["order-select", "order-sign", "patient-view"]
-    assert {s["id"] for s in services} == {SERVICE}
+    # several hooks: one id per hook (test_service_ids.py)
+    assert {s["id"]: s["hook"] for s in services} == {
+        f"{SERVICE}-patient-view": "patient-view",
+        f"{SERVICE}-order-select": "order-select",
+        f"{SERVICE}-order-sign": "order-sign",
+    }
     s = services[0]
     assert s["title"] == "Fixture: professional versus home anal dilation"
     assert s["description"] == "Recommends professional or home dilation."

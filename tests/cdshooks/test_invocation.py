@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.cdshooks.conftest import SERVICE, full_prefetch, pain, patient_view
+from tests.cdshooks.conftest import PUBLIC_BASE, SERVICE, full_prefetch, pain, patient_view
 from tests.support.cds_spec import assert_conforms
 
 PATH = f"/cds-services/{SERVICE}"
@@ -229,11 +229,9 @@ def test_user_id_must_be_a_typed_reference(client, auth):
 
 
 def test_an_unsupported_hook_is_400_naming_the_supported_ones(client, auth):
-    assert_400(
-        call(client, auth, patient_view(full_prefetch(), hook="encounter-start")),
-        "encounter-start",
-        "patient-view, order-select, order-sign",
-    )
+    resp = call(client, auth, patient_view(full_prefetch(), hook="encounter-start"))
+    assert_400(resp, "the hook is not supported", "patient-view, order-select, order-sign")
+    assert "encounter-start" not in resp.get_data(as_text=True)  # the request's value: not echoed
 
 
 def test_order_select_requires_selections_that_name_draft_orders(client, auth):
@@ -377,7 +375,7 @@ def test_large_bodies_are_read_whole_and_oversized_chunked_bodies_refused_over_h
         def post(data):
             headers = {
                 "Content-Type": "application/json",
-                "Authorization": f"Bearer {ehr.token(url)}",
+                "Authorization": f"Bearer {ehr.token(PUBLIC_BASE + PATH)}",
             }
             return requests.post(url, data=data, headers=headers, timeout=30)
 

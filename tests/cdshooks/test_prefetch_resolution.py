@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.cdshooks.conftest import SERVICE, full_prefetch, pain, patient, patient_view
@@ -179,6 +181,38 @@ def test_loopback_and_private_addresses_are_refused_unless_explicitly_allowed(ma
     assert resp.status_code == 412
     assert "non-public address" in resp.get_data(as_text=True)
     assert fhir.requests == []
+
+
+REFUSALS = {
+    "not allow-listed": (
+        {"fhir_server_allowlist": ("https://ehr.hospital.example/fhir",)},
+        "fhirServer is not on the allow-list for this client",
+    ),
+    "not a public address": (
+        {"allow_private_fhir_addresses": False},
+        "fhirServer resolves to a non-public address",
+    ),
+    "not https": ({"allow_http_fhir": False}, "fhirServer must use https"),
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=list(REFUSALS))
+def test_a_refused_fhir_server_logs_why_without_its_url_or_token(
+    make_app, auth, fhir, capsys, refusal
+):
+    overrides, reason = REFUSALS[refusal]
+    client = make_app(**{"fhir_server_allowlist": (fhir.base_url,), **overrides}).test_client()
+    capsys.readouterr()
+    assert call(client, auth, None, fhir).status_code == 412
+    err = capsys.readouterr().err
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    (record,) = [r for r in records if r.get("event") == "prefetch unavailable"]
+    assert record["level"] == "WARNING"
+    assert record["reason"] == reason  # a category, not only the keys
+    assert record["keys"]
+    text = json.dumps(record)
+    assert fhir.base_url not in text and "127.0.0.1" not in text and '"p1"' not in text
+    assert TOKEN not in err
 
 
 def test_plain_http_fhir_servers_are_refused_by_default(make_app, auth, fhir):

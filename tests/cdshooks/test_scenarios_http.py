@@ -22,6 +22,7 @@ import requests
 from service.app import create_app
 from service.cdshooks.cards import stable_uuid
 from service.config import Settings, TrustedIssuer
+from tests.cdshooks.conftest import PUBLIC_BASE
 from tests.scenarios.loader import load_scenarios
 from tests.support.cds_spec import assert_conforms
 from tests.support.cql_parameters import parameters_resource
@@ -47,6 +48,7 @@ def fhir():
 def base_settings(tmp_path_factory, ehr, fhir) -> Settings:
     return Settings(
         sqlite_path=tmp_path_factory.mktemp("db") / "cds.sqlite3",
+        external_base_url=PUBLIC_BASE,  # every token's aud names it
         trusted_issuers=(
             TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks(), fhir_servers=(fhir.base_url,)),
         ),
@@ -63,8 +65,10 @@ def live(base_settings):
 
 
 def discovery_of(live, ehr) -> list[dict]:
-    url = live.url + "/cds-services"
-    resp = requests.get(url, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=10)
+    token = ehr.token(PUBLIC_BASE + "/cds-services")
+    resp = requests.get(
+        live.url + "/cds-services", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     assert resp.status_code == 200
     return resp.json()["services"]
 
@@ -142,16 +146,17 @@ def hook_body(scenario, prefetch: dict | None, fhir_server: str | None) -> dict:
 
 
 def invoke(live, ehr, service_id: str, body: dict) -> requests.Response:
-    url = f"{live.url}/cds-services/{service_id}"
+    path = f"/cds-services/{service_id}"
+    token = ehr.token(PUBLIC_BASE + path)
     return requests.post(
-        url, json=body, headers={"Authorization": f"Bearer {ehr.token(url)}"}, timeout=30
+        live.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
 
 
 def fired_actions(
-    plan_actions: list[str], service_id: str, patient_id: str, cards: list[dict]
+    plan_actions: list[str], plan_definition: str, patient_id: str, cards: list[dict]
 ) -> set[str]:
-    by_uuid = {stable_uuid("card", service_id, a, patient_id): a for a in plan_actions}
+    by_uuid = {stable_uuid("card", plan_definition, a, patient_id): a for a in plan_actions}
     unknown = [c["summary"] for c in cards if c["uuid"] not in by_uuid]
     assert not unknown, f"cards that match no PlanDefinition action: {unknown}"
     return {by_uuid[c["uuid"]] for c in cards}
@@ -171,29 +176,35 @@ def run_all_services(
         path = urlsplit(resp.url).path
         assert_conforms(path, "POST", resp.status_code, resp.json())
         if resp.status_code == 200:
-            plan = live_plan_actions(live, svc["id"])
+            plan_id = plan_definition_of(svc)  # card uuids derive from it, not the service id
+            plan = live_plan_actions(live, plan_id)
             cards = resp.json()["cards"]
-            fired |= fired_actions(plan, svc["id"], scenario.patient_id, cards)
+            fired |= fired_actions(plan, plan_id, scenario.patient_id, cards)
             if cards_by_action is not None:
                 by_uuid = {c["uuid"]: c for c in cards}
                 for action_id in plan:
-                    uid = stable_uuid("card", svc["id"], action_id, scenario.patient_id)
+                    uid = stable_uuid("card", plan_id, action_id, scenario.patient_id)
                     if uid in by_uuid:
                         cards_by_action[action_id] = by_uuid[uid]
     return fired, statuses
 
 
+def plan_definition_of(descriptor: dict) -> str:
+    """The id of the PlanDefinition behind a discovery entry (its canonical url's last part)."""
+    return descriptor["extension"]["dilation-cds-plandefinition"]["url"].rsplit("/", 1)[-1]
+
+
 _PLAN_ACTIONS: dict[str, list[str]] = {}
 
 
-def live_plan_actions(live, service_id: str) -> list[str]:
-    if service_id not in _PLAN_ACTIONS:
+def live_plan_actions(live, plan_definition: str) -> list[str]:
+    if plan_definition not in _PLAN_ACTIONS:
         from service.knowledge import KnowledgeBase  # the same content the service loaded
 
         kb = KnowledgeBase.load(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
         for pd in kb.plan_definitions:
             _PLAN_ACTIONS[pd["id"]] = [a["id"] for a in pd.get("action", []) if a.get("id")]
-    return _PLAN_ACTIONS[service_id]
+    return _PLAN_ACTIONS[plan_definition]
 
 
 def check_expected(scenario, fired: set[str]) -> None:

@@ -91,6 +91,47 @@ def test_every_required_claim_must_be_present(client, ehr, claim):
     assert_401(post(client, ehr.token(AUD, omit=(claim,))))
 
 
+# exp/iat/nbf are NumericDates (RFC 7519 §2): JSON numbers of seconds. Anything else, in a
+# correctly signed token, is a bad token (401), never a crash in the arithmetic on them.
+NOT_NUMERIC_DATES = {
+    "a string": lambda now: str(now),
+    "a string of digits in the past": lambda now: "123",
+    "true": lambda now: True,
+    "false": lambda now: False,
+    "null": lambda now: None,
+    "a list": lambda now: [now],
+    "an object": lambda now: {"t": now},
+    "a huge integer": lambda now: 10**40,
+    "a huge negative integer": lambda now: -(10**40),
+    "a huge float": lambda now: 1e300,
+}
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", NOT_NUMERIC_DATES, ids=list(NOT_NUMERIC_DATES))
+def test_a_signed_token_whose_dates_are_not_numbers_is_rejected(client, ehr, claim, value):
+    now = int(time.time())
+    assert_401(post(client, ehr.token(AUD, claims={claim: NOT_NUMERIC_DATES[value](now)})))
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1" * 5000, "1e400"])
+def test_a_signed_token_with_a_non_finite_or_endless_number_date_is_rejected(
+    client, ehr, claim, literal
+):
+    now = int(time.time())
+    claims = {"iss": ehr.iss, "aud": AUD, "iat": now, "exp": now + 60, "jti": str(time.time())}
+    text = json.dumps({**claims, claim: "LITERAL"}).replace('"LITERAL"', literal)
+    assert_401(post(client, ehr.signed_payload(text)))
+
+
+def test_integer_and_fractional_numeric_dates_are_accepted(client, ehr):
+    now = time.time()
+    assert post(client, ehr.token(AUD, claims={"iat": now, "exp": now + 60})).status_code == 200
+    token = ehr.token(AUD, claims={"nbf": int(now) - 1})
+    assert post(client, token).status_code == 200
+
+
 def test_an_unknown_kid_is_rejected(client, ehr):
     stranger = TestClient(ehr.iss)
     stranger.add_key("unknown-kid")

@@ -263,7 +263,13 @@ def test_with_client_jwts_verified_the_page_warns_and_shows_the_401(browser, tmp
     from service.config import Settings
     from tests.support.live import LiveServer
 
-    app = create_app(Settings(sqlite_path=tmp_path / "cds.sqlite3", log_level="WARNING"))
+    app = create_app(
+        Settings(
+            sqlite_path=tmp_path / "cds.sqlite3",
+            external_base_url="http://127.0.0.1",  # required with client JWTs verified
+            log_level="WARNING",
+        )
+    )
     context = browser.new_context()
     page = context.new_page()
     try:

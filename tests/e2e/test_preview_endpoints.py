@@ -23,7 +23,13 @@ def dev_client(preview_app):
 
 @pytest.fixture
 def jwt_app(tmp_path):
-    return create_app(Settings(sqlite_path=tmp_path / "cds.sqlite3", log_level="WARNING"))
+    return create_app(
+        Settings(
+            sqlite_path=tmp_path / "cds.sqlite3",
+            external_base_url="http://localhost",  # required with client JWTs verified
+            log_level="WARNING",
+        )
+    )
 
 
 def test_the_scenarios_endpoint_serves_every_case_with_dates_materialised(dev_client):
@@ -76,6 +82,27 @@ def test_explain_returns_the_pertinent_evidence_of_each_card(preview_app, dev_cl
     assert {ev["reference"] for ev in evidence} <= record_refs
 
 
+@pytest.mark.parametrize(
+    "service", ["anal-dilation-order-safety-order-select", "anal-dilation-order-safety"]
+)
+def test_explain_answers_an_order_select_call_by_its_service_id_or_the_plan_definition_id(
+    preview_app, dev_client, service
+):
+    scenario = next(
+        s for s in load_scenarios() if s.kind == "positive" and s.hook == "order-select"
+    )
+    _, body = _hook_body(preview_app, scenario)
+    body["context"] = {**body["context"], **scenario.context}
+    cards = dev_client.post(f"/cds-services/{service}", json=body).get_json()["cards"]
+    explained = dev_client.post(
+        "/preview/api/explain", json={"serviceId": service, "request": body}
+    )
+    assert explained.status_code == 200
+    assert cards and {c["summary"] for c in cards} <= {
+        a["title"] for a in explained.get_json()["actions"]
+    }
+
+
 def test_explain_is_refused_when_client_jwts_are_verified(jwt_app):
     resp = jwt_app.test_client().post(
         "/preview/api/explain", json={"serviceId": "x", "request": {}}
@@ -90,6 +117,15 @@ def test_explain_is_refused_when_client_jwts_are_verified(jwt_app):
         ({"serviceId": "no-such-service", "request": {"hook": "patient-view"}}, 404),
         ({"serviceId": "anal-dilation-recommendations", "request": {"hook": "order-sign"}}, 400),
         ({"serviceId": "anal-dilation-recommendations", "request": {"hook": "patient-view"}}, 400),
+        # a per-hook service id answers its own hook only
+        (
+            {
+                "serviceId": "anal-dilation-order-safety-order-sign",
+                "request": {"hook": "order-select"},
+            },
+            400,
+        ),
+        ({"serviceId": ["not", "an", "id"], "request": {"hook": "patient-view"}}, 404),
         ([1, 2], 400),
     ],
 )

@@ -8,6 +8,7 @@ Never a 500, never a hang.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -201,3 +202,41 @@ def test_other_requests_are_answered_while_a_hook_call_waits_on_a_slow_fhir_serv
         t.join(timeout=120)
     assert health.status_code == 200 and health_elapsed < 0.5
     assert results["status"] == 412
+
+
+DEEP = 100_000
+NOT_JSON_NUMBERS = '{"resourceType": "Bundle", "total": NaN, "x": Infinity}'
+NOT_PARSEABLE = {
+    "JSON nested 100,000 deep": "[" * DEEP + "]" * DEEP,
+    "a resource nested 100,000 deep": '{"resourceType": "Patient", "extension": '
+    + "[" * DEEP
+    + "]" * DEEP
+    + "}",
+    "NaN and Infinity, which are not JSON": NOT_JSON_NUMBERS,
+}
+
+
+def assert_412_incomplete(resp) -> None:
+    assert resp.status_code == 412, resp.get_data(as_text=True)[:500]
+    outcome = resp.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "incomplete"
+    assert "invalid JSON" in json.dumps(outcome)
+
+
+@pytest.mark.parametrize("body", NOT_PARSEABLE, ids=list(NOT_PARSEABLE))
+def test_a_fhir_server_answering_what_cannot_be_parsed_gives_412(client, fhir, scenario, body):
+    """Every missing key fetched at once (concurrent fetches on the pool's threads)."""
+    fhir.add_fault("*", "body", body=NOT_PARSEABLE[body])
+    assert_412_incomplete(client.post(PATH, json=hook_call(scenario, fhir.base_url)))
+
+
+@pytest.mark.parametrize("body", NOT_PARSEABLE, ids=list(NOT_PARSEABLE))
+def test_the_only_missing_key_answered_with_what_cannot_be_parsed_gives_412(
+    app, client, fhir, scenario, body
+):
+    """One missing key: fetched on the request's own thread, deeper in the stack."""
+    prefetch = _complete_prefetch(app, scenario)
+    del prefetch["patient"]
+    fhir.add_fault("Patient", "body", body=NOT_PARSEABLE[body])
+    assert_412_incomplete(client.post(PATH, json=hook_call(scenario, fhir.base_url, prefetch)))

@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -75,3 +76,63 @@ def test_a_hanging_fhir_server_gets_a_412_from_a_gunicorn_worker_within_budget(m
     assert resp.json()["resourceType"] == "OperationOutcome"
     assert elapsed < (0.5 + 0.5) * 2 + 1.5, f"{elapsed:.1f} s"
     assert again.status_code == 200
+
+
+def gunicorn_config(monkeypatch, tmp_path, **env) -> dict:
+    """deploy/gunicorn.conf.py as gunicorn reads it, under this environment."""
+    monkeypatch.setenv("CDS_METRICS_DIR", str(tmp_path))  # no temporary directory of its own
+    for name in ("CDS_FHIR_TOTAL_TIMEOUT", "CDS_FHIR_READ_TIMEOUT", "CDS_WORKER_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+
+
+def starting(config: dict) -> None:
+    """gunicorn's on_starting hook, with the worker timeout gunicorn would use."""
+    server = SimpleNamespace(cfg=SimpleNamespace(timeout=config["timeout"]))
+    config["on_starting"](server)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CDS_FHIR_TOTAL_TIMEOUT": "30"},  # the budget equals the default worker timeout
+        {"CDS_WORKER_TIMEOUT": "20"},  # the default budget: (2 + 5) x 3 + 0.5 = 21.5 s
+        {"CDS_FHIR_READ_TIMEOUT": "10"},  # a derived budget: (2 + 10) x 3 + 0.5 = 36.5 s
+    ],
+    ids=["explicit budget", "shorter worker timeout", "derived budget"],
+)
+def test_start_up_is_refused_when_the_fhir_budget_does_not_end_before_the_worker_timeout(
+    monkeypatch, tmp_path, env
+):
+    config = gunicorn_config(monkeypatch, tmp_path, **env)
+    with pytest.raises(SystemExit) as refused:
+        starting(config)
+    message = str(refused.value.code)
+    assert message.startswith("configuration error, the service does not start")
+    assert "FHIR time budget" in message and "CDS_WORKER_TIMEOUT" in message
+
+
+def test_a_budget_shorter_than_the_worker_timeout_starts(monkeypatch, tmp_path):
+    starting(gunicorn_config(monkeypatch, tmp_path))  # the defaults: 21.5 s < 30 s
+    starting(gunicorn_config(monkeypatch, tmp_path, CDS_FHIR_TOTAL_TIMEOUT="29.5"))
+    starting(
+        gunicorn_config(monkeypatch, tmp_path, CDS_WORKER_TIMEOUT="60", CDS_FHIR_TOTAL_TIMEOUT="45")
+    )
+
+
+@pytest.mark.slow
+def test_gunicorn_refuses_to_start_with_a_fhir_budget_beyond_its_worker_timeout(tmp_path):
+    env = {
+        "CDS_AUTH": "off",
+        "DATABASE_URL": None,
+        "CDS_SQLITE_PATH": str(tmp_path / "cds.sqlite3"),
+        "CDS_METRICS_DIR": str(tmp_path),
+        "CDS_WORKER_TIMEOUT": "10",
+        "CDS_FHIR_TOTAL_TIMEOUT": "12",
+    }
+    with pytest.raises(SystemExit) as refused:
+        start_gunicorn(free_port(), env, tmp_path / "gunicorn.err")
+    assert "FHIR time budget of one hook call (12 s" in str(refused.value)
+    assert "Traceback" not in (tmp_path / "gunicorn.err").read_text()

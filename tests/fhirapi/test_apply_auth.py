@@ -24,10 +24,13 @@ def ehr() -> TestClient:
 
 def make_app(tmp_path, kb, ehr, **overrides):
     settings = Settings(
-        sqlite_path=tmp_path / "cds.sqlite3",
-        trusted_issuers=(TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks()),),
-        log_level="ERROR",
-        **overrides,
+        **{
+            "sqlite_path": tmp_path / "cds.sqlite3",
+            "external_base_url": "http://localhost",  # the public URL tokens name in aud
+            "trusted_issuers": (TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks()),),
+            "log_level": "ERROR",
+            **overrides,
+        }
     )
     return create_app(settings, knowledge=kb).test_client()
 
@@ -165,3 +168,18 @@ def test_cds_fhir_auth_off_opens_apply_only_while_cds_hooks_keep_requiring_a_tok
     client = make_app(tmp_path, kb, ehr, fhir_auth_enabled=False)
     assert post(client, PLAN_APPLY, None).status_code == 200
     assert client.get("/cds-services").status_code == 401
+
+
+def test_apply_without_a_valid_token_is_refused_before_its_body_arrives(tmp_path, kb, ehr):
+    """A sync worker must not wait for the patient data of a client it will refuse: the 401
+    comes from the headers alone, though the body announced is never sent."""
+    from tests.support.live import LiveServer, post_headers_only
+
+    client = make_app(tmp_path, kb, ehr)
+    with LiveServer(client.application) as live:
+        for headers in ({}, {"Authorization": "Bearer not-a-jwt"}):
+            status, outcome = post_headers_only(
+                live.url, PLAN_APPLY, {"Content-Type": FHIR_JSON, **headers}, 1_000_000
+            )
+            assert status == 401
+            assert outcome["issue"][0]["code"] == "login"

@@ -235,7 +235,10 @@ def test_apply_on_an_unknown_plan_definition_is_a_404(client):
         (params(data({"resourceType": "Bundle", "type": "collection"})), "subject"),
         (params(subject("Patient/a"), subject("Patient/b")), "only once"),
         (params(subject("Observation/a")), "Patient"),
-        (params(subject("Patient/a"), {"name": "bogus", "valueString": "x"}), "bogus"),
+        (
+            params(subject("Patient/a"), {"name": "bogus", "valueString": "x"}),
+            "parameter[1]: unknown $apply parameter name",
+        ),
         (
             params(subject("Patient/a"), {"name": "data", "resource": {"resourceType": "Patient"}}),
             "Bundle",
@@ -280,6 +283,112 @@ def test_bad_parameters_are_a_400_saying_what_is_wrong(client, body, fragment):
     assert fragment in outcome["issue"][0]["diagnostics"]
 
 
+def cql_parameter(**value) -> dict:
+    return {
+        "name": "parameters",
+        "resource": {"resourceType": "Parameters", "parameter": [{"name": "x", **value}]},
+    }
+
+
+# Wrong JSON shapes where Parameters expect a list, an object, a Coding or a string: each one is
+# a 400 OperationOutcome, never a 500 and never a value silently made up from the wrong shape.
+CODING_SHAPES = {
+    "coding an object": {"valueCodeableConcept": {"coding": {"code": "pro"}}},
+    "coding a string": {"valueCodeableConcept": {"coding": "pro"}},
+    "coding null": {"valueCodeableConcept": {"coding": None}},
+    "coding a list of strings": {"valueCodeableConcept": {"coding": ["pro"]}},
+    "coding a list of numbers": {"valueCodeableConcept": {"coding": [1]}},
+    "coding a list of lists": {"valueCodeableConcept": {"coding": [[{"code": "pro"}]]}},
+    "a Coding whose code is a number": {"valueCodeableConcept": {"coding": [{"code": 1}]}},
+    "a Coding whose code is a list": {"valueCodeableConcept": {"coding": [{"code": ["pro"]}]}},
+    "a Coding whose system is a number": {
+        "valueCodeableConcept": {"coding": [{"system": 1, "code": "pro"}]}
+    },
+    "a Coding without a code and no text": {"valueCodeableConcept": {"coding": [{}]}},
+    "text a number": {"valueCodeableConcept": {"text": 5}},
+    "valueCodeableConcept a string": {"valueCodeableConcept": "pro"},
+    "valueCodeableConcept a list": {"valueCodeableConcept": [{"text": "pro"}]},
+    "valueCoding a string": {"valueCoding": "pro"},
+    "valueCoding a list": {"valueCoding": [{"code": "pro"}]},
+    "valueCoding without a code": {"valueCoding": {}},
+    "valueCoding with an empty code": {"valueCoding": {"code": " "}},
+    "valueCoding whose code is a list": {"valueCoding": {"code": ["pro"]}},
+    "valueCoding whose display is an object": {"valueCoding": {"code": "pro", "display": {}}},
+    "valueReference a string": {"valueReference": "Patient/pro"},
+    "valueReference with an empty reference": {"valueReference": {"reference": ""}},
+    "valueString a number": {"valueString": 7},
+    "part an object": {"valueString": "pro", "part": {"name": "x"}},
+    "part a string": {"valueString": "pro", "part": "x"},
+    "part a list of strings": {"valueString": "pro", "part": ["x"]},
+}
+
+
+@pytest.mark.parametrize("shape", CODING_SHAPES, ids=list(CODING_SHAPES))
+@pytest.mark.parametrize("where", ["subject", "userType", "setting", "CQL parameter"])
+def test_a_wrongly_shaped_value_is_a_400_wherever_it_is(client, where, shape):
+    value = CODING_SHAPES[shape]
+    if where == "CQL parameter":
+        items = [subject("Patient/pro"), cql_parameter(**value)]
+    elif where == "subject":
+        items = [{"name": "subject", **value}]
+    else:
+        items = [subject("Patient/pro"), {"name": where, **value}]
+    body = params(*items, data(severe_pain_patient("pro")))
+    assert_outcome(post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body), 400, "invalid")
+
+
+LIST_SHAPES = {
+    "parameter an object": {"resourceType": "Parameters", "parameter": {"name": "subject"}},
+    "parameter a string": {"resourceType": "Parameters", "parameter": "subject"},
+    "parameter a list of strings": {"resourceType": "Parameters", "parameter": ["subject"]},
+    "CQL parameters' parameter an object": params(
+        subject("Patient/pro"),
+        {"name": "parameters", "resource": {"resourceType": "Parameters", "parameter": {}}},
+    ),
+    "CQL parameters' parameter a string": params(
+        subject("Patient/pro"),
+        {"name": "parameters", "resource": {"resourceType": "Parameters", "parameter": "x"}},
+    ),
+    "CQL parameters' parameter a list of numbers": params(
+        subject("Patient/pro"),
+        {"name": "parameters", "resource": {"resourceType": "Parameters", "parameter": [1]}},
+    ),
+    "CQL parameters a string": params(
+        subject("Patient/pro"), {"name": "parameters", "resource": "x"}
+    ),
+    "a Quantity whose value is a string": params(
+        subject("Patient/pro"), cql_parameter(valueQuantity={"value": "NaN"})
+    ),
+    "a Quantity whose unit is a number": params(
+        subject("Patient/pro"), cql_parameter(valueQuantity={"value": 1, "code": 5})
+    ),
+    "a Period whose start is a number": params(
+        subject("Patient/pro"), cql_parameter(valuePeriod={"start": 5})
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", LIST_SHAPES, ids=list(LIST_SHAPES))
+def test_a_parameter_list_of_the_wrong_shape_is_a_400(client, shape):
+    body = LIST_SHAPES[shape]
+    if shape.startswith(("CQL", "a ")):
+        body = {**body, "parameter": [*body["parameter"], data(severe_pain_patient("pro"))]}
+    resp = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body)
+    assert_outcome(resp, 400, "invalid")
+
+
+def test_codings_of_the_right_shape_still_name_the_subject_and_setting(client):
+    body = params(
+        {"name": "subject", "valueCodeableConcept": {"coding": [{"code": "pro"}]}},
+        {"name": "setting", "valueCoding": {"system": "http://x", "code": "inpatient"}},
+        {"name": "userType", "valueCodeableConcept": {"text": "nurse"}},
+        data(severe_pain_patient("pro")),
+    )
+    resp = post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["subject"]["reference"] == "Patient/pro"
+
+
 def test_type_level_apply_without_url_is_a_400(client):
     body = params(subject("Patient/pro"), data(severe_pain_patient("pro")))
     assert_outcome(post(client, "/fhir/PlanDefinition/$apply", body), 400)
@@ -294,7 +403,8 @@ def test_apply_without_data_is_a_422(client):
 def test_apply_with_data_lacking_the_subject_is_a_422(client):
     body = params(subject("Patient/other"), data(severe_pain_patient("pro")))
     outcome = assert_outcome(post(client, "/fhir/PlanDefinition/demo-dilation/$apply", body), 422)
-    assert "Patient/other" in outcome["issue"][0]["diagnostics"]
+    assert "subject" in outcome["issue"][0]["diagnostics"]
+    assert "other" not in json.dumps(outcome)  # the request's value is never echoed
 
 
 def test_a_wrong_media_type_is_a_415(client):

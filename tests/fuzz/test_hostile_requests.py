@@ -1,15 +1,19 @@
 """Hostile requests: oversized bodies are refused with 413, deeply nested JSON with 400, and a
-`fhirServer` aimed at another host, a loopback, private or link-local address is refused
-without any connection being made (no server-side request forgery)."""
+`fhirServer` aimed at another host, a loopback, private or link-local address (also disguised as
+IPv6: IPv4-mapped, NAT64, 6to4, Teredo) is refused without any connection being made (no
+server-side request forgery), and no `next` link or `fhirServer` path walks the token out of the
+base path (`..`, `%2e%2e`, encoded slashes)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -17,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import create_app
+from service.fhirclient import FhirAccessDenied, FhirClient, FhirFetchError, OutboundPolicy
 from service.preview.records import prefetch_for
 from tests.fuzz.conftest import GENERATED
-from tests.support.fhir_server import FhirTestServer
+from tests.support.fhir_server import FhirTestServer, as_a_lenient_server_reads
 from tests.support.live import LiveServer
 
 SERVICE = "anal-dilation-recommendations"
@@ -99,6 +104,16 @@ def test_deeply_nested_json_is_rejected_with_400_never_500(client, path, depth):
     assert resp.get_json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_nan_and_infinity_literals_are_not_json_and_rejected_with_400(client, path, literal):
+    raw = json.dumps(patient_view(prefetch={"patient": {"resourceType": "Patient", "id": "X"}}))
+    raw = raw.replace('"X"', literal)
+    resp = client.post(path, data=raw, content_type="application/json")
+    assert resp.status_code == 400
+    assert "not valid JSON" in resp.get_data(as_text=True)
+
+
 # fhirServer values an attacker would aim at the hospital network or the cloud metadata service.
 REFUSED = [
     "http://127.0.0.1/fhir",
@@ -113,6 +128,24 @@ REFUSED = [
     "http://172.16.5.4/fhir",
     "http://[::ffff:127.0.0.1]/fhir",
     "http://[fd00::1]/fhir",
+    # IPv6 forms that embed a non-public IPv4 address, and non-public IPv6 ranges
+    "http://[::ffff:169.254.169.254]/latest/meta-data",
+    "http://[::ffff:0:127.0.0.1]/fhir",
+    "http://[::127.0.0.1]/fhir",
+    "http://[64:ff9b::7f00:1]/fhir",
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+    "http://[64:ff9b:1::a00:1]/fhir",
+    "http://[2002:7f00:1::]/fhir",
+    "http://[2002:a9fe:a9fe::]/fhir",
+    "http://[2001:0:7f00:1::fefe:fefe]/fhir",
+    "http://[2001:0:808:808::80ff:fffe]/fhir",
+    "http://[fec0::1]/fhir",
+    "http://[ff02::1]/fhir",
+    "http://[::]/fhir",
+    "http://[2001:db8::1]/fhir",
+    "http://[100::1]/fhir",
+    "http://224.0.0.1/fhir",
+    "http://100.64.0.1/fhir",
     "http://2130706433/fhir",
     "http://0x7f000001/fhir",
     "http://017700000001/fhir",
@@ -125,6 +158,25 @@ REFUSED = [
     "ftp://ehr.example/fhir",
     "//127.0.0.1/fhir",
     "fhir",
+]
+
+# fhirServer values on the allowed host whose path leaves the allowed base `/fhir` once dot
+# segments are resolved, or that servers read differently (encoded slashes, backslashes).
+ESCAPING_BASES = [
+    "https://ehr.example/fhir/../admin",
+    "https://ehr.example/fhir/./../admin",
+    "https://ehr.example/fhir/%2e%2e/admin",
+    "https://ehr.example/fhir/%2E%2e/admin",
+    "https://ehr.example/fhir/.%2e/admin",
+    "https://ehr.example/fhir/r4/%2e%2e/%2E./admin",
+    "https://ehr.example/fhir/..%2fadmin",
+    "https://ehr.example/fhir%2F..%2Fadmin",
+    "https://ehr.example/fhir/..%5cadmin",
+    "https://ehr.example/fhir\\..\\admin",
+    "https://ehr.example/fhir/%252e%252e/admin",
+    "https://ehr.example/fhir/..;/admin",
+    "https://ehr.example/fhir-evil",
+    "https://ehr.example/fhir/../fhir-evil",
 ]
 
 
@@ -156,7 +208,7 @@ def _assert_refused_without_connection(app, url, outbound_connections):
     assert len(outbound_connections) == before, f"{url}: a connection was attempted"
 
 
-@pytest.mark.parametrize("url", REFUSED)
+@pytest.mark.parametrize("url", REFUSED + ESCAPING_BASES)
 def test_fhir_servers_off_the_allow_list_are_refused_without_a_connection(
     strict_app, outbound_connections, url
 ):
@@ -184,7 +236,30 @@ NON_PUBLIC_V4 = [
         "0.0.0.0/8",
     )
 ]
-NON_PUBLIC_V6 = [ipaddress.ip_network(n) for n in ("::1/128", "fe80::/10", "fc00::/7")]
+NON_PUBLIC_V6 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "::1/128",
+        "fe80::/10",
+        "fc00::/7",
+        "fec0::/10",
+        "ff00::/8",
+        "2001:db8::/32",
+        "100::/64",
+        "64:ff9b:1::/48",
+        # IPv4-mapped, IPv4-compatible, NAT64 and 6to4 forms of loopback, private, link-local
+        "::ffff:127.0.0.0/104",
+        "::ffff:10.0.0.0/104",
+        "::127.0.0.0/104",
+        "64:ff9b::7f00:0/104",
+        "64:ff9b::a9fe:0/112",
+        "64:ff9b::c0a8:0/112",
+        "2002:7f00::/24",
+        "2002:a00::/24",
+        "2002:a9fe::/32",
+        "2001:0:7f00::/40",  # Teredo with a loopback server
+    )
+]
 
 
 def _address_forms(ip: ipaddress._BaseAddress) -> list[str]:
@@ -280,3 +355,74 @@ def test_the_largest_accepted_record_is_answered_within_seconds(fuzz_app):
     elapsed = time.monotonic() - started
     assert resp.status_code == 200
     assert elapsed < 5.0, f"{elapsed:.1f} s"
+
+
+# Path segments an attacker combines to walk a `next` link or a fhirServer out of the base path.
+PATH_SEGMENTS = [
+    "fhir",
+    "Condition",
+    "admin",
+    "fhir-evil",
+    "",
+    ".",
+    "..",
+    "%2e",
+    "%2E",
+    "%2e%2e",
+    "%2E%2e",
+    ".%2e",
+    "%2e.",
+    "%2f",
+    "%2F",
+    "%5c",
+    "\\",
+    "%252e%252e",
+    "..;",
+    "..;x",
+    "..%3b",
+    "..%00",
+    "%43ondition",
+    "x;y",
+]
+
+
+@pytest.fixture(scope="module")
+def paging_server():
+    """A FHIR server whose Condition search has two pages, on a loopback address."""
+    conditions = [
+        {"resourceType": "Condition", "id": f"c{i}", "subject": {"reference": "Patient/p1"}}
+        for i in range(2)
+    ]
+    with FhirTestServer(conditions) as srv:
+        yield srv
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    segments=st.lists(st.sampled_from(PATH_SEGMENTS), min_size=1, max_size=8),
+    rooted=st.booleans(),
+)
+def test_no_generated_next_link_or_fhir_server_takes_the_token_outside_the_base_path(
+    paging_server, segments, rooted
+):
+    srv = paging_server
+    path = ("/fhir/" if rooted else "/") + "/".join(segments)
+    policy = OutboundPolicy(
+        deployment_allowlist=(srv.base_url,), allow_http=True, allow_private_addresses=True
+    )
+    srv.requests.clear()
+    srv.clear_faults()
+    srv.add_fault("Condition", "next-elsewhere", times=1, url=srv.origin + path + "?patient=p1")
+    session = FhirClient(retries=0).bind(policy.vet(srv.base_url), "secret-token")
+    # Refused, or the server had nothing there: either way only where the token went matters.
+    with contextlib.suppress(FhirAccessDenied, FhirFetchError):
+        session.fetch("Condition?patient=p1")
+    assert srv.tokens_outside_the_base() == []
+    try:  # the same path as a fhirServer: refused, or a base that stays under /fhir
+        base = policy.check(srv.origin + path)
+    except FhirAccessDenied:
+        base = None
+    if base is not None:
+        read = as_a_lenient_server_reads(urlsplit(base).path)
+        assert read == "/fhir" or read.startswith("/fhir/"), (path, base)
+    GENERATED["hostile paths (next link and fhirServer)"] += 1

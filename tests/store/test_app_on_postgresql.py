@@ -25,6 +25,7 @@ def workers(pg_schema_url, ehr):
     """Two app instances on one PostgreSQL database, as two gunicorn workers would be."""
     settings = Settings(
         database_url=pg_schema_url,
+        external_base_url="http://localhost",  # the tokens' aud: this base + the path
         trusted_issuers=(TrustedIssuer(iss=ehr.iss, jwks=ehr.jwks()),),
         log_level="ERROR",
     )

@@ -139,3 +139,94 @@ def test_audit_records_older_than_the_retention_are_pruned(store):
     store._audit_writes = 0  # the next write checks the retention
     store.record_audit(record(now))
     assert [r["hook_instance"] for r in store.audit()] == [f"h-{now}"]
+
+
+def audit_record(**fields) -> dict:
+    return {
+        "hook_instance": "h-1",
+        "at": time.time(),
+        "service_id": "svc",
+        "hook": "patient-view",
+        "status": 200,
+        "cards": 0,
+        "duration_ms": 1.0,
+        **fields,
+    }
+
+
+# PostgreSQL text cannot hold NUL: a request string with one must neither lose its audit row nor
+# fail the request. Each NUL is stored as the six characters \u0000, on both back-ends.
+NUL = "a\x00b"
+ESCAPED = "a\\u0000b"
+
+
+def test_an_audit_record_with_nul_characters_is_written_with_them_escaped(store):
+    store.record_audit(audit_record(hook_instance=NUL, hook=NUL, user_id=NUL))
+    (rec,) = store.audit()
+    assert (rec["hook_instance"], rec["hook"], rec["user_id"]) == (ESCAPED, ESCAPED, ESCAPED)
+
+
+def test_feedback_with_nul_characters_is_stored_with_them_escaped(store):
+    item = overridden(card=NUL)
+    item["overrideReason"]["userComment"] = "no\x00pain"
+    item["overrideReason"]["reason"]["display"] = NUL
+    assert store.record_feedback("svc", item) is True
+    assert store.record_feedback("svc", item) is False  # still deduplicated
+    (row,) = store.feedback("svc")
+    assert row["card_uuid"] == ESCAPED and row["override_display"] == ESCAPED
+    assert row["user_comment"] == "no\\u0000pain"
+
+
+def test_a_jti_with_nul_characters_is_remembered_and_its_replay_detected(store):
+    assert store.remember_jti("iss", NUL, time.time() + 60) is True
+    assert store.remember_jti("iss", NUL, time.time() + 60) is False
+
+
+def test_the_cards_of_an_answered_call_are_remembered_per_service(store):
+    store.record_audit(audit_record(cards=2, card_uuids=["u1", "u2"]))
+    store.record_audit(audit_record(service_id="other", cards=1, card_uuids=["u3"]))
+    assert store.issued_cards("svc", ["u1", "u2", "u3", "never"]) == {"u1", "u2"}
+    assert store.issued_cards("other", {"u1", "u3"}) == {"u3"}
+    assert store.issued_cards("svc", []) == set()
+
+
+def test_a_card_issued_again_is_remembered_from_its_latest_issue(store):
+    now = time.time()
+    store.record_audit(audit_record(at=now - 400 * 86400, card_uuids=["u1", "u2"]))
+    store.record_audit(audit_record(at=now - 86400, card_uuids=["u1"]))
+    store.prune_audit(now - 365 * 86400)
+    assert store.issued_cards("svc", ["u1", "u2"]) == {"u1"}
+
+
+def test_issued_card_uuids_with_nul_characters_are_found_again(store):
+    store.record_audit(audit_record(card_uuids=[NUL]))
+    assert store.issued_cards("svc", [NUL, ESCAPED]) == {NUL, ESCAPED}
+
+
+def test_feedback_older_than_its_retention_is_pruned_on_write(store):
+    store.record_feedback("svc", overridden("old"))
+    store._execute("UPDATE feedback SET received_at = ?", (time.time() - 40 * 86400,))
+    store.record_feedback("svc", overridden("recent"))
+    assert store.prune_feedback(time.time() - 50 * 86400) == 0
+    store.feedback_retention_seconds = 30 * 86400
+    store._feedback_writes = 0  # the next write checks the retention
+    store.record_feedback("svc", overridden("new"))
+    assert sorted(r["card_uuid"] for r in store.feedback("svc")) == ["new", "recent"]
+
+
+def test_feedback_and_audit_retention_come_from_the_settings(tmp_path):
+    from service.config import Settings
+
+    store = open_store(
+        Settings(
+            sqlite_path=tmp_path / "r.sqlite3", audit_retention_days=2, feedback_retention_days=3
+        )
+    )
+    assert store.audit_retention_seconds == 2 * 86400
+    assert store.feedback_retention_seconds == 3 * 86400
+    env = Settings.from_env({"CDS_AUDIT_RETENTION_DAYS": "7", "CDS_AUTH": "off"})
+    assert env.feedback_retention_days == 7  # unset: the audit retention
+    env = Settings.from_env(
+        {"CDS_AUDIT_RETENTION_DAYS": "7", "CDS_FEEDBACK_RETENTION_DAYS": "30", "CDS_AUTH": "off"}
+    )
+    assert env.feedback_retention_days == 30

@@ -4,7 +4,7 @@
 schema for that operation and status (JSON Schema 2020-12), then `assert_cds_rules` checks the
 spec rules: no null or empty optional values anywhere, summary < 140 characters,
 selectionBehavior exactly when there are suggestions, at most one recommended suggestion under
-at-most-one, override reasons with a display, uuids unique.
+at-most-one, override reasons with a display, uuids unique; discovery ids unique.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def assert_conforms(path: str, method: str, status: int, body) -> None:
     is_hook_call = path.startswith("/cds-services/") and not path.endswith("/feedback")
     if is_hook_call and method.upper() == "POST" and status == 200:
         assert_cds_rules(body)
+    if path == "/cds-services" and method.upper() == "GET" and status == 200:
+        ids = [s["id"] for s in body["services"]]
+        # a service is its URL: a client (the Sandbox) keeps one entry per id
+        assert len(ids) == len(set(ids)), f"discovery lists an id twice: {sorted(ids)}"
 
 
 def _no_nulls(value, where: str = "$") -> None:

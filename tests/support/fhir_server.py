@@ -22,12 +22,13 @@ changing `info["page_size"]`, `info["next_url"]` etc.).
 from __future__ import annotations
 
 import json
+import posixpath
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 FAULTS: dict[str, Callable[..., bool]] = {}
 PATIENT_PARAMS = ("patient", "subject")
@@ -58,6 +59,14 @@ def _delay(handler, info, opts) -> bool:
 @fault("invalid-json")
 def _invalid_json(handler, info, opts) -> bool:
     handler.send_raw(200, b"{not json", "application/fhir+json")
+    return True
+
+
+@fault("body")
+def _body(handler, info, opts) -> bool:
+    """Answer 200 with exactly `body` (bytes or text): any JSON, or anything that is not JSON."""
+    body = opts["body"]
+    handler.send_raw(200, body.encode() if isinstance(body, str) else body, "application/fhir+json")
     return True
 
 
@@ -119,6 +128,17 @@ def _trickle(handler, info, opts) -> bool:
         pass  # the client gave up
     handler.close_connection = True
     return True
+
+
+def as_a_lenient_server_reads(path: str) -> str:
+    """The path the most lenient server could make of a request path: percent-decoded until
+    nothing changes, backslashes as slashes, `;parameters` and anything after a NUL dropped from
+    each segment, dot segments resolved. Tests use it to prove where a token could end up."""
+    while (decoded := unquote(path)) != path:
+        path = decoded
+    path = path.replace("\\", "/")
+    path = "/".join(s.split(";")[0].split("\x00")[0] for s in path.split("/"))
+    return posixpath.normpath(path)
 
 
 def _outcome(text: str) -> dict:
@@ -217,6 +237,17 @@ class FhirTestServer:
                 if f.times is not None:
                     f.times -= 1
                 out.append(f)
+        return out
+
+    def tokens_outside_the_base(self) -> list[str]:
+        """Paths (as received) of requests that carried an Authorization header and that, read
+        as leniently as any server might (`as_a_lenient_server_reads`), are outside the base."""
+        out = []
+        for r in self.requests:
+            read = as_a_lenient_server_reads(r.path)
+            inside = read == self.base_path or read.startswith(self.base_path + "/")
+            if r.authorization is not None and not inside:
+                out.append(r.path)
         return out
 
     def requests_for(self, rtype: str) -> list[RecordedRequest]:

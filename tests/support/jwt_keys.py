@@ -51,10 +51,12 @@ class TestClient:
         jti: str | None = None,
         header: dict | None = None,
         omit: tuple[str, ...] = (),
+        claims: dict | None = None,
     ) -> str:
+        """A signed token; `claims` replaces or adds claims as given (any JSON value)."""
         alg, key = self.keys[kid]
         now = int(time.time()) + iat_offset
-        claims = {
+        payload = {
             "iss": iss or self.iss,
             "aud": aud,
             "iat": now,
@@ -62,9 +64,18 @@ class TestClient:
             "jti": jti or str(uuid.uuid4()),
         }
         for k in omit:
-            claims.pop(k, None)
+            payload.pop(k, None)
+        payload.update(claims or {})
         headers = {"kid": kid, "typ": "JWT", **(header or {})}
-        return jwt.encode(claims, key, algorithm=alg, headers=headers)
+        return jwt.encode(payload, key, algorithm=alg, headers=headers)
+
+    def signed_payload(self, payload: str, *, kid: str = "es-1") -> str:
+        """A correctly signed token whose payload is exactly `payload` (JSON text the json
+        module would not write: NaN, Infinity, a 5,000-digit number...)."""
+        alg, key = self.keys[kid]
+        return jwt.api_jws.encode(
+            payload.encode(), key, algorithm=alg, headers={"kid": kid, "typ": "JWT"}
+        )
 
     def _claims(self, aud: str) -> dict:
         now = int(time.time())
