@@ -33,6 +33,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from service.elm.units import PLURAL_TO_SINGULAR
+
 DECIMAL_PLACES = 8
 
 
@@ -49,16 +51,7 @@ def canonical_number(n: int | Decimal | float) -> int | float:
     return round(float(d), DECIMAL_PLACES)
 
 
-CALENDAR_PLURALS = {
-    "years": "year",
-    "months": "month",
-    "weeks": "week",
-    "days": "day",
-    "hours": "hour",
-    "minutes": "minute",
-    "seconds": "second",
-    "milliseconds": "millisecond",
-}
+CALENDAR_PLURALS = PLURAL_TO_SINGULAR  # the one table: service.elm.units
 
 
 def canonical_unit(unit: str | None) -> str:

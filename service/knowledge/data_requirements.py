@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from service.elm.units import MILLISECOND, TIME_UNITS, UCUM_DAYS
+
 if TYPE_CHECKING:
     from service.knowledge.libraries import CqlLibrary
 
@@ -34,15 +36,9 @@ Env = dict[str, tuple["_LibraryScan", Any, Any]]
 _FHIR = "{http://hl7.org/fhir}"
 UCUM = "http://unitsofmeasure.org"
 #: CQL calendar duration → UCUM code (Duration) and its length in days (to compare windows).
-_UNITS = {
-    "year": ("a", 365.25),
-    "month": ("mo", 30.4375),
-    "week": ("wk", 7.0),
-    "day": ("d", 1.0),
-    "hour": ("h", 1 / 24),
-    "minute": ("min", 1 / 1440),
-    "second": ("s", 1 / 86400),
-}
+#: One table for the whole service (service.elm.units): the emitted Durations are UCUM-coded,
+#: so their lengths are UCUM's ('a' = 365.25 days, 'mo' = 30.4375 days).
+_UNITS = {u.name: (u.ucum, float(UCUM_DAYS[u.ucum])) for u in TIME_UNITS if u.index != MILLISECOND}
 _LOWER_BOUND_OPS = {"SameOrAfter", "After", "GreaterOrEqual", "Greater"}
 _UPPER_BOUND_OPS = {"SameOrBefore", "Before", "LessOrEqual", "Less"}
 _IN_INTERVAL_OPS = {"In", "IncludedIn", "During", "Overlaps", "OverlapsAfter", "OverlapsBefore"}

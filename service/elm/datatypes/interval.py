@@ -41,6 +41,7 @@ from service.elm.datatypes.temporal import (
     MIN_DATE,
     MIN_DATETIME,
     MIN_TIME,
+    PRECISION_NAMES,
     WEEK,
     Date,
     DateTime,
@@ -685,7 +686,7 @@ def _expand_quantity(s: Quantity, e: Quantity, per: Quantity) -> list[Interval]:
 def _expand_temporal(s: Any, e: Any, per: Any) -> list[Interval]:
     if per is None:
         prec = s.precision
-        per = Quantity(1, ("year", "month", "day", "hour", "minute", "second", "millisecond")[prec])
+        per = Quantity(1, PRECISION_NAMES[prec])
     u = unit_index(per.unit)
     if u is None:
         return []

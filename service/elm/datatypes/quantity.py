@@ -4,7 +4,9 @@ A Quantity is a Decimal value with a UCUM unit (or a CQL calendar duration keywo
 ``year`` or ``days``). Comparisons convert the right-hand side into the unit of the left-hand
 side (:mod:`service.elm.datatypes.ucum`); quantities whose units cannot be converted are not
 comparable (null). Calendar ``year``/``month`` are not definite durations: comparing them with
-anything but another calendar year/month is null for ``=`` and uses ``'a'``/``'mo'`` for ``~``.
+anything but another calendar year/month is null for ``=``; for ``~`` and conversions they use
+calendar semantics against calendar days or finer (``1 year ~ 365 days``, ``1 month ~ 30 days``)
+and ``'a'``/``'mo'`` otherwise (``1 year ~ 1 'a'``). The units come from :mod:`service.elm.units`.
 """
 
 from __future__ import annotations
@@ -15,32 +17,25 @@ from typing import Any
 from service.elm.datatypes import ucum
 from service.elm.datatypes.numbers import check_decimal, decimal_to_string, to_decimal
 from service.elm.semantics import decimal_equivalent
+from service.elm.units import CALENDAR_TO_UCUM, VARIABLE_CALENDAR, calendar_factor
 
-#: CQL calendar duration keywords and the UCUM unit used to convert them.
-CALENDAR_UNITS = {
-    "year": "a",
-    "years": "a",
-    "month": "mo",
-    "months": "mo",
-    "week": "wk",
-    "weeks": "wk",
-    "day": "d",
-    "days": "d",
-    "hour": "h",
-    "hours": "h",
-    "minute": "min",
-    "minutes": "min",
-    "second": "s",
-    "seconds": "s",
-    "millisecond": "ms",
-    "milliseconds": "ms",
-}
-_VARIABLE = frozenset({"year", "years", "month", "months"})
+#: CQL calendar duration keywords and the UCUM unit used to convert them (the one table).
+CALENDAR_UNITS = CALENDAR_TO_UCUM
+_VARIABLE = VARIABLE_CALENDAR
 _STEP = Decimal("0.00000001")
 
 
 def _ucum(unit: str) -> str:
     return CALENDAR_UNITS.get(unit, unit)
+
+
+def _convert(value: Decimal, from_unit: str, to_unit: str) -> Decimal | None:
+    """``value`` from one unit to another: calendar semantics between a calendar year/month and
+    calendar days or finer (1 year = 365 days), UCUM otherwise ('a' is a Julian year)."""
+    factor = calendar_factor(from_unit, to_unit)
+    if factor is not None:
+        return value * factor
+    return ucum.convert(value, _ucum(from_unit), _ucum(to_unit))
 
 
 class Quantity:
@@ -55,7 +50,7 @@ class Quantity:
     # -- conversion ------------------------------------------------------------------------------
     def convert(self, unit: str) -> Quantity | None:
         """This quantity in another unit (None when the units are not convertible)."""
-        v = ucum.convert(self.value, _ucum(self.unit), _ucum(unit))
+        v = _convert(self.value, self.unit, unit)
         if v is None:
             return None
         v = check_decimal(v)
@@ -68,7 +63,7 @@ class Quantity:
         """``other``'s value expressed in this quantity's unit."""
         if other.unit == self.unit:
             return other.value
-        return ucum.convert(other.value, _ucum(other.unit), _ucum(self.unit))
+        return _convert(other.value, other.unit, self.unit)
 
     # -- value protocol --------------------------------------------------------------------------
     def cql_compare(self, other: Any) -> int | None:

@@ -26,62 +26,28 @@ from typing import Any
 
 from service.elm.datatypes.uncertainty import Uncertainty
 from service.elm.errors import CqlError
+from service.elm.units import (
+    CALENDAR_DAYS,
+    DAY,
+    HOUR,
+    MILLISECOND,
+    MINUTE,
+    MONTH,
+    PRECISION_NAMES,
+    SECOND,
+    WEEK,
+    YEAR,
+    unit_index,
+)
+from service.elm.units import MILLISECONDS as _MS
 
-YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, MILLISECOND = range(7)
-WEEK = 7  # a duration unit only (never a precision)
-
-PRECISION_NAMES = ("year", "month", "day", "hour", "minute", "second", "millisecond")
-
-_UNIT_INDEX = {
-    "year": YEAR,
-    "years": YEAR,
-    "a": YEAR,
-    "month": MONTH,
-    "months": MONTH,
-    "mo": MONTH,
-    "week": WEEK,
-    "weeks": WEEK,
-    "wk": WEEK,
-    "day": DAY,
-    "days": DAY,
-    "d": DAY,
-    "hour": HOUR,
-    "hours": HOUR,
-    "h": HOUR,
-    "minute": MINUTE,
-    "minutes": MINUTE,
-    "min": MINUTE,
-    "second": SECOND,
-    "seconds": SECOND,
-    "s": SECOND,
-    "millisecond": MILLISECOND,
-    "milliseconds": MILLISECOND,
-    "ms": MILLISECOND,
-}
-
-#: Milliseconds in one unit (day and finer, and week).
-_MS = {
-    DAY: 86_400_000,
-    HOUR: 3_600_000,
-    MINUTE: 60_000,
-    SECOND: 1000,
-    MILLISECOND: 1,
-    WEEK: 604_800_000,
-}
-_MS_PER_DAY = 86_400_000
+_MS_PER_DAY = _MS[DAY]
 
 _MIN_FIELDS = (1, 1, 1, 0, 0, 0, 0)
 
 
 class TemporalError(CqlError, ValueError):
     """A date/time value or result that CQL cannot represent (bad component, overflow)."""
-
-
-def unit_index(unit: str | None) -> int | None:
-    """Index of a precision/duration unit name ('Year', 'months', 'wk', ...), None if not one."""
-    if unit is None:
-        return None
-    return _UNIT_INDEX.get(unit) if unit in _UNIT_INDEX else _UNIT_INDEX.get(unit.lower())
 
 
 _MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -366,7 +332,7 @@ def _shift_fields(f: list[int | None], p: int, value: Decimal | int, unit: str) 
     ms = v * _MS[u]
     if p <= MONTH:
         days = Decimal(ms) / _MS_PER_DAY
-        n_months = _trunc(days / 365) * 12 if p == YEAR else _trunc(days / 30)
+        n_months = _trunc(days / CALENDAR_DAYS[p]) * (12 if p == YEAR else 1)
         return _add_months(out, n_months)  # type: ignore[arg-type]
     if isinstance(ms, int):
         q = abs(ms) // _MS[p]

@@ -15,6 +15,8 @@ import re
 from decimal import Context, Decimal
 from functools import lru_cache
 
+from service.elm.units import BY_SPELLING, TIME_UNITS
+
 _CTX = Context(prec=40)
 _ROUND = Context(prec=28)  # results: 28 significant digits (CQL Decimal), no binary noise
 D = Decimal
@@ -52,7 +54,7 @@ class Unit:
         return f"Unit({self.factor}, {self.dims})"
 
 
-def _u(factor: str | int, **dims: int) -> Unit:
+def _u(factor: str | int | Decimal, **dims: int) -> Unit:
     return Unit(D(factor), _dim(**dims))
 
 
@@ -95,15 +97,15 @@ _atom("m[H2O]", _u("9806650", M=1, L=-1, T=-2))
 _atom("atm", _u("101325000", M=1, L=-1, T=-2), metric=False)
 _atom("t", _u(1000000, M=1))
 _atom("u", _u("1.6605402e-24", M=1))
-_atom("min", _u(60, T=1), metric=False)
-_atom("h", _u(3600, T=1), metric=False)
-_atom("d", _u(86400, T=1), metric=False)
-_atom("wk", _u(604800, T=1), metric=False)
-_atom("a", _u(31557600, T=1), metric=False)
-_atom("a_j", _u(31557600, T=1), metric=False)
+# Time atoms of the CQL time units ('min', 'h', 'd', 'wk', 'a', 'mo'; 's' is the base unit):
+# their lengths come from the one table (service.elm.units). 'a_j'/'mo_j' (Julian) are 'a'/'mo';
+# the Gregorian year and month are UCUM-only atoms.
+for _t in TIME_UNITS:
+    if _t.ucum not in ("s", "ms"):
+        _atom(_t.ucum, _u(_t.ucum_seconds, T=1), metric=False)
+_atom("a_j", _u(BY_SPELLING["a"].ucum_seconds, T=1), metric=False)
+_atom("mo_j", _u(BY_SPELLING["mo"].ucum_seconds, T=1), metric=False)
 _atom("a_g", _u(31556952, T=1), metric=False)
-_atom("mo", _u(2629800, T=1), metric=False)
-_atom("mo_j", _u(2629800, T=1), metric=False)
 _atom("mo_g", _u(2629746, T=1), metric=False)
 _atom("%", _u("0.01"), metric=False)
 _atom("[ppm]", _u("0.000001"), metric=False)

@@ -246,8 +246,6 @@ operator("SubsumedBy")(_subsumption(False))
 
 # -- ages -------------------------------------------------------------------------------------
 
-_PRECISIONS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond")
-
 
 def evaluation_datetime(ctx: Any) -> Any:
     """The evaluation's `Now()` as a CQL DateTime (computed once per evaluation)."""

@@ -25,6 +25,7 @@ from service.elm.datatypes.temporal import (
 from service.elm.errors import ElmLoadError
 from service.elm.ops.clinical import evaluation_datetime
 from service.elm.registry import null_propagating, operator
+from service.elm.units import DAY, HOUR, PRECISION_NAMES
 
 
 def precision_of(node: dict) -> int | None:
@@ -110,7 +111,7 @@ def _constant_datetime(evs: list[Evaluator]) -> DateTime | None:
 
 @operator("DateTime")
 def compile_datetime(node: dict, c: Compiler) -> Evaluator:
-    names = ("year", "month", "day", "hour", "minute", "second", "millisecond")
+    names = PRECISION_NAMES
     node = {**node, "millisecond": literal_millisecond(node, len("@YYYY-MM-DDThh:mm:ss."))}
     evs = _component_evaluators(node, c, names)
     tz_node = node.get("timezoneOffset")
@@ -148,7 +149,7 @@ def compile_datetime(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Date")
 def compile_date(node: dict, c: Compiler) -> Evaluator:
-    y, m, d = _component_evaluators(node, c, ("year", "month", "day"))
+    y, m, d = _component_evaluators(node, c, PRECISION_NAMES[: DAY + 1])
 
     def date_(ctx: Any) -> Date | None:
         year = y(ctx)
@@ -162,7 +163,7 @@ def compile_date(node: dict, c: Compiler) -> Evaluator:
 @operator("Time")
 def compile_time(node: dict, c: Compiler) -> Evaluator:
     node = {**node, "millisecond": literal_millisecond(node, len("@Thh:mm:ss."))}
-    h, mi, s, ms = _component_evaluators(node, c, ("hour", "minute", "second", "millisecond"))
+    h, mi, s, ms = _component_evaluators(node, c, PRECISION_NAMES[HOUR:])
 
     def time_(ctx: Any) -> Time | None:
         hour = h(ctx)
