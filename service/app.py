@@ -3,7 +3,7 @@
 `create_app()` loads everything once (the KnowledgeBase with its compiled logic, the discovery
 document, key sets, the HTTP session); under gunicorn with `preload_app` that happens once in the
 master and is shared by the forked workers. Every error is answered as an OperationOutcome JSON
-body, never a stack trace.
+body, never a stack trace (service/errors.py).
 """
 
 from __future__ import annotations
@@ -16,29 +16,18 @@ from pathlib import Path
 
 from flask import Flask, Response, g, request
 from flask.wrappers import Request
-from werkzeug.exceptions import HTTPException
 
 from service import fhirapi
 from service.cdshooks import CdsRuntime, create_blueprint
-from service.cdshooks.errors import ApiError, outcome_response
-from service.cdshooks.security import JwtVerifier
+from service.cdshooks.security import ClientJwtGuard, JwtVerifier
 from service.config import ConfigError, Settings
+from service.errors import PLAIN, ApiError, register_error_handlers
 from service.observability import configure_logging, log_event, standard_metrics
 from service.preview import create_blueprint as create_preview_blueprint
 from service.store import Store, open_store
 
 log = logging.getLogger("service.app")
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
-ISSUE_CODES = {
-    400: "invalid",
-    401: "login",
-    403: "forbidden",
-    404: "not-found",
-    405: "not-supported",
-    413: "too-costly",
-    415: "not-supported",
-    429: "throttled",
-}
 
 
 def read_body(limit: int) -> bytes:
@@ -83,7 +72,7 @@ def _with_deployment_parameters(knowledge, resource: dict | None):
     return knowledge.with_parameters(values) if values else knowledge
 
 
-def _fhir_apply_auth(settings: Settings, runtime: CdsRuntime, store) -> fhirapi.ApplyAuth | None:
+def _fhir_apply_auth(settings: Settings, runtime: CdsRuntime, store) -> ClientJwtGuard | None:
     """The JWT guard of the FHIR face's $apply (CDS_FHIR_AUTH, by default the same as CDS_AUTH)."""
     if not settings.fhir_auth_required:
         if settings.auth_enabled:
@@ -93,7 +82,7 @@ def _fhir_apply_auth(settings: Settings, runtime: CdsRuntime, store) -> fhirapi.
                 logging.WARNING,
             )
         return None
-    return fhirapi.ApplyAuth(
+    return ClientJwtGuard(
         verifier=runtime.verifier or JwtVerifier(settings, store),
         invoked_url=runtime.invoked_url,
         on_failure=lambda: runtime.metrics.inc("cds_auth_failures_total"),
@@ -175,40 +164,9 @@ def create_app(
         metrics.inc("cds_http_requests_total", route=route, status=str(resp.status_code))
         return resp
 
-    @app.errorhandler(ApiError)
-    def _api_error(e: ApiError) -> Response:
-        return outcome_response(e.status, e.code, e.diagnostics, e.details, e.headers)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(e: HTTPException) -> Response:
-        status = e.code or 500
-        diagnostics = {
-            404: "not found",
-            405: "method not allowed here (see the Allow header)",
-            413: f"request body larger than {settings.max_request_bytes} bytes",
-        }.get(status, e.name)
-        headers = {}
-        if status == 405 and e.get_response().headers.get("Allow"):
-            headers["Allow"] = e.get_response().headers["Allow"]
-        return outcome_response(
-            status, ISSUE_CODES.get(status, "exception"), diagnostics, None, headers
-        )
-
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception) -> Response:
-        tb = e.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-        log_event(
-            log,
-            "unhandled error",
-            logging.ERROR,
-            error=type(e).__name__,
-            where=where,
-            path=request.path,
-        )
-        return outcome_response(500, "exception", "internal error")
+    # CDS Hooks, the preview, the probes, any other path: application/json OperationOutcomes
+    # (the /fhir blueprint answers its own errors in application/fhir+json).
+    register_error_handlers(app, PLAIN)
 
     @app.get("/healthz")
     def healthz() -> Response:

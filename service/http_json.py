@@ -2,8 +2,8 @@
 
 The app has already read every POST/PUT/PATCH body once, bounded by the size limit (413 beyond
 it, chunked bodies included: `read_body` in service/app.py), so these only parse what is cached.
-Errors are raised through `error(text)`, so each face answers in its own error type; the default
-is the CDS Hooks face's `ApiError(400, "invalid", text)`.
+Errors are raised through `error(text)`; the default is `ApiError(400, "invalid", text)`
+(service/errors.py), which every face answers as an OperationOutcome in its own media type.
 
 `loads` is the one strict JSON parser of the service, also used for what a FHIR server answers
 (service/fhirclient.py): JSON nested deeper than the parser can follow, which makes Python's json
@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
+
+from service.errors import ApiError
 
 
 def _not_json(literal: str) -> Any:
@@ -35,9 +37,6 @@ def loads(raw: bytes | str) -> Any:
 
 def invalid_request(text: str) -> Exception:
     """A 400 `invalid` OperationOutcome error (the default for the helpers below)."""
-    # Imported here: service.cdshooks itself reads bodies through this module.
-    from service.cdshooks.errors import ApiError
-
     return ApiError(400, "invalid", text)
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-EVIDENCE_EXTENSION = "https://dilation-cds.org/fhir/StructureDefinition/pertinent-evidence"
+from service import conventions
+
+EVIDENCE_EXTENSION = conventions.PERTINENT_EVIDENCE
 
 _DATE_FIELDS = (
     ("onsetDateTime", "onset"),

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from service import conventions
 from service.apply.activity import PathError, base_resource, set_path
 from service.apply.evidence import evidence_extension
 from service.apply.prepare import (
@@ -34,7 +35,7 @@ from service.knowledge.parameters import merge_parameters
 if TYPE_CHECKING:
     from service.knowledge import KnowledgeBase
 
-ISSUES_EXTENSION = "https://dilation-cds.org/fhir/StructureDefinition/apply-issues"
+ISSUES_EXTENSION = conventions.APPLY_ISSUES
 #: A computed title becomes the card summary, which CDS Hooks limits to < 140 characters.
 TITLE_MAX = 139
 _ID_CHARS = re.compile(r"[^A-Za-z0-9\-.]")

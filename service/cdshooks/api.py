@@ -17,20 +17,22 @@ from flask import Blueprint, Response, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from service.apply.requests import apply_request_for_hook, draft_orders
 from service.cdshooks.cards import CardContext, build_response
 from service.cdshooks.discovery import SUPPORTED_HOOKS, build_services, endpoints
-from service.cdshooks.errors import ApiError, flatten_messages
 from service.cdshooks.prefetch import DataUnavailable, PatientData, resolve
 from service.cdshooks.schemas import CONTEXT_SCHEMAS, FEEDBACK_REQUEST, HOOK_REQUEST
-from service.cdshooks.security import AuthError, JwtVerifier, Principal
-from service.config import Settings
-from service.fhirclient import (
-    FhirAccessDenied,
-    FhirClient,
-    FhirSession,
-    OutboundPolicy,
-    bundle_resources,
+from service.cdshooks.security import (
+    CDS_HOOKS,
+    ClientJwtGuard,
+    JwtVerifier,
+    Principal,
+    install_client_jwt_on,
+    requires_client_jwt,
 )
+from service.config import Settings
+from service.errors import ApiError, flatten_messages
+from service.fhirclient import FhirAccessDenied, FhirClient, FhirSession, OutboundPolicy
 from service.http_json import read_json_object
 from service.observability import Metrics, log_event
 from service.patient_scope import (
@@ -43,7 +45,6 @@ from service.patient_scope import (
 )
 
 log = logging.getLogger("service.cdshooks")
-ORDER_HOOKS = ("order-select", "order-sign")
 
 
 @dataclass
@@ -136,6 +137,16 @@ class CdsRuntime:
             return self.settings.external_base_url + request.path
         return request.base_url  # verification off: used for nothing that grants access
 
+    def client_jwt(self) -> ClientJwtGuard | None:
+        """How CDS Hooks calls are authenticated (CDS_AUTH): None when JWTs are not verified."""
+        if self.verifier is None:
+            return None
+        return ClientJwtGuard(
+            verifier=self.verifier,
+            invoked_url=self.invoked_url,
+            on_failure=lambda: self.metrics.inc("cds_auth_failures_total"),
+        )
+
 
 def _validated(schema, data: dict, message: str, prefix: str = "") -> dict:
     """marshmallow load, or a 400 naming every invalid field path."""
@@ -154,28 +165,17 @@ def _json(data: dict, status: int = 200) -> Response:
 
 def create_blueprint(rt: CdsRuntime) -> Blueprint:
     bp = Blueprint("cdshooks", __name__)
-
-    @bp.before_request
-    def authenticate() -> None:
-        g.principal = None
-        if request.method == "OPTIONS" or rt.verifier is None:
-            return
-        try:
-            g.principal = rt.verifier.verify(request.headers.get("Authorization"), rt.invoked_url())
-        except AuthError as e:
-            rt.metrics.inc("cds_auth_failures_total")
-            log_event(
-                log, "authentication failed", logging.WARNING, reason=e.reason, path=request.path
-            )
-            raise ApiError(
-                401, "login", "authentication failed", headers={"WWW-Authenticate": "Bearer"}
-            ) from None
+    # Every route checks the client JWT before it runs, so before the body is read (CORS
+    # preflights are answered by Flask without running a route).
+    install_client_jwt_on(bp, CDS_HOOKS, rt.client_jwt())
 
     @bp.get("/cds-services")
+    @requires_client_jwt(CDS_HOOKS)
     def discovery() -> Response:
         return Response(rt.discovery_body, mimetype="application/json")
 
     @bp.post("/cds-services/<service_id>")
+    @requires_client_jwt(CDS_HOOKS)
     def invoke(service_id: str) -> Response:
         started = time.perf_counter()
         audit = {"hook_instance": "", "service_id": service_id, "hook": "", "status": 500}
@@ -200,6 +200,7 @@ def create_blueprint(rt: CdsRuntime) -> Blueprint:
                 _audit(rt, audit, elapsed, endpoint=service_id)
 
     @bp.post("/cds-services/<service_id>/feedback")
+    @requires_client_jwt(CDS_HOOKS)
     def feedback(service_id: str) -> Response:
         endpoint = rt.endpoints.get(service_id)
         if endpoint is None:
@@ -312,26 +313,10 @@ def _invoke(rt: CdsRuntime, service_id: str, audit: dict) -> Response:
     except FhirAccessDenied as e:  # pragma: no cover - resolve converts these
         raise ApiError(412, "forbidden", str(e)) from None
 
-    resources = data.resources
-    drafts = bundle_resources(context["draftOrders"]) if hook in ORDER_HOOKS else []
+    drafts = draft_orders(hook, context)
     check_patient_scope(rt, svc.id, context["patientId"], data, drafts)
-    parameters: dict = {}
-    if hook in ORDER_HOOKS:
-        resources = resources + drafts
-        if hook == "order-select":
-            parameters["Selections"] = list(context["selections"])
-    user = context["userId"]
-    result = rt.apply_fn(
-        rt.kb,
-        svc.plan_definition,
-        subject=f"Patient/{context['patientId']}",
-        data=resources,
-        encounter=f"Encounter/{context['encounterId']}" if context.get("encounterId") else None,
-        practitioner=user if user.startswith(("Practitioner/", "PractitionerRole/")) else None,
-        parameters=parameters or None,
-        now=None,
-        trigger=hook,
-    )
+    apply_request = apply_request_for_hook(hook, context, data.resources, drafts)
+    result = rt.apply_fn(rt.kb, svc.plan_definition, **apply_request.arguments())
     if result.issues:
         log_event(log, "apply issues", logging.WARNING, service=svc.id, issues=len(result.issues))
     out = build_response(

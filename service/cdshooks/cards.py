@@ -23,20 +23,20 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from service import conventions
 from service.apply.prepare import is_remove
 
-BASE = "https://dilation-cds.org/fhir"
-EXT_EVIDENCE = f"{BASE}/StructureDefinition/pertinent-evidence"
-EXT_OVERRIDE = f"{BASE}/StructureDefinition/override-reason"
-EXT_RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
-EXT_SYSTEM_ACTION = f"{BASE}/StructureDefinition/system-action"
-EXT_STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRecommendation"
-EXT_QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
+EXT_EVIDENCE = conventions.PERTINENT_EVIDENCE
+EXT_OVERRIDE = conventions.OVERRIDE_REASON
+EXT_RECOMMENDED = conventions.IS_RECOMMENDED
+EXT_SYSTEM_ACTION = conventions.SYSTEM_ACTION
+EXT_STRENGTH = conventions.CPG_STRENGTH
+EXT_QUALITY = conventions.CPG_QUALITY
 #: A relative FHIR reference `Type/id` (CDS Hooks `delete` actions name the resource this way).
 RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 UUID_NAMESPACE = uuid.UUID("6f1d7c3e-51a5-4c1b-9f0e-2a4f3d1c9b80")
 
-INDICATOR = {"stat": "critical", "asap": "warning", "urgent": "warning", "routine": "info"}
+INDICATOR = conventions.INDICATOR
 SELECTION = {
     "at-most-one": "at-most-one",
     "exactly-one": "at-most-one",
@@ -208,7 +208,7 @@ def _citations(action: dict, pd: dict) -> list[dict]:
 def _source(action: dict, pd: dict) -> dict:
     g = _guideline(action, pd) or {}
     label = g.get("label") or g.get("display") or pd.get("publisher") or pd.get("title")
-    src: dict = {"label": " ".join((label or "Anal dilation guideline").split())}
+    src: dict = {"label": " ".join((label or pd.get("name") or "Guideline").split())}
     url = g.get("url") or (g.get("document") or {}).get("url")
     if url:
         src["url"] = url
@@ -369,7 +369,7 @@ def _links(action: dict, pd: dict, ctx: CardContext, action_id: str) -> list[dic
     if ctx.smart_app_url:
         links.append(
             {
-                "label": "Open the dilation plan app",
+                "label": "Open the SMART app",
                 "url": ctx.smart_app_url,
                 "type": "smart",
                 "appContext": json.dumps(

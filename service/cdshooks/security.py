@@ -14,21 +14,30 @@ Rules, in order (any failure → `AuthError`, answered as a bare 401):
    be NumericDates: JSON numbers (not strings, booleans, NaN or infinities) from 0 to the end
    of year 9999, checked before any arithmetic on them.
 5. `jti` not seen before for this issuer: remembered in the shared store (across workers).
+
+`@requires_client_jwt(face)` puts this check in front of a Flask view (CDS Hooks discovery,
+invocation and feedback; the FHIR face's $apply): from the request line and headers alone,
+before the view runs, so before any body is read (the app reads bodies lazily).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 import requests
+from flask import Blueprint, Flask, current_app, g, request
 
 from service.config import Settings, TrustedIssuer
+from service.errors import ApiError
 from service.observability import log_event
 
 log = logging.getLogger("service.cdshooks.security")
@@ -234,3 +243,65 @@ class JwtVerifier:
         if not self.store.remember_jti(iss, jti, keep_until):
             raise AuthError("replayed jti")
         return Principal(iss=iss, sub=claims.get("sub"), tenant=claims.get("tenant"), issuer=issuer)
+
+
+# -- the client JWT in front of a Flask view ----------------------------------------------------
+#: app.extensions key: {face: ClientJwtGuard, or None when that face does not verify JWTs}
+CLIENT_JWT = "client_jwt"
+CDS_HOOKS = "cds-hooks"  # discovery, invocation, feedback (CDS_AUTH)
+FHIR_APPLY = "fhir-apply"  # the FHIR face's $apply (CDS_FHIR_AUTH)
+
+
+@dataclass(frozen=True)
+class ClientJwtGuard:
+    """How one face checks the client's JWT: `verifier.verify(authorization, audience)` (a
+    `JwtVerifier`, with its jti replay store), `invoked_url()` the exact URL `aud` must name
+    (CDS_EXTERNAL_BASE_URL + the path), `on_failure()` counts a rejection."""
+
+    verifier: Any
+    invoked_url: Callable[[], str]
+    on_failure: Callable[[], None] = lambda: None
+
+    def check(self) -> Principal:
+        """The caller, or a bare 401 OperationOutcome (`WWW-Authenticate: Bearer`); the reason
+        goes to the log, never the token."""
+        try:
+            return self.verifier.verify(request.headers.get("Authorization"), self.invoked_url())
+        except AuthError as e:
+            self.on_failure()
+            log_event(
+                log, "authentication failed", logging.WARNING, reason=e.reason, path=request.path
+            )
+            raise ApiError(
+                401, "login", "authentication failed", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+
+
+def install_client_jwt(app: Flask, face: str, guard: ClientJwtGuard | None) -> None:
+    """Set how `face` checks client JWTs in `app` (None: not verified, development mode)."""
+    app.extensions.setdefault(CLIENT_JWT, {})[face] = guard
+
+
+def install_client_jwt_on(bp: Blueprint, face: str, guard: ClientJwtGuard | None) -> None:
+    """`install_client_jwt` on the app `bp` is registered on."""
+    bp.record_once(lambda state: install_client_jwt(state.app, face, guard))
+
+
+def requires_client_jwt(face: str) -> Callable:
+    """Decorate a view: the client's JWT is verified as `face` says (`install_client_jwt`)
+    before the view runs; `g.principal` is the caller (None when the face does not verify
+    JWTs). A face never installed is a 500, never an open door."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            guards = current_app.extensions.get(CLIENT_JWT, {})
+            if face not in guards:
+                raise RuntimeError(f"no client JWT rule installed for {face}")
+            guard = guards[face]
+            g.principal = guard.check() if guard is not None else None
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

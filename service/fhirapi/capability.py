@@ -1,8 +1,10 @@
-"""The CapabilityStatement of the /fhir face (built once per knowledge base)."""
+"""The CapabilityStatement of the /fhir face (built once per knowledge base).
+
+Its canonical base, title and publisher come from the loaded content (`KnowledgeBase`
+`canonical_base` and `publisher`), never from this module: another guideline, another statement.
+"""
 
 from __future__ import annotations
-
-from service.knowledge import BASE_URL
 
 RESOURCE_TYPES = ("PlanDefinition", "ActivityDefinition", "Library", "ValueSet", "CodeSystem")
 SEARCH_PARAMS = (
@@ -49,8 +51,15 @@ def _security(apply_authenticated: bool) -> dict:
 
 
 def capability_statement(
-    software_version: str, date: str, *, apply_authenticated: bool = False
+    software_version: str,
+    date: str,
+    *,
+    apply_authenticated: bool = False,
+    base: str | None = None,
+    publisher: str | None = None,
 ) -> dict:
+    """`base`: the content's canonical base (the statement's `url` is `{base}/CapabilityStatement/
+    dilation-cds`; none without it); `publisher`: who publishes the loaded guidelines."""
     resources = []
     for rtype in RESOURCE_TYPES:
         entry: dict = {
@@ -68,15 +77,15 @@ def capability_statement(
         if ops:
             entry["operation"] = [{"name": n, "definition": d} for n, d in ops]
         resources.append(entry)
-    return {
+    statement = {
         "resourceType": "CapabilityStatement",
         "id": "dilation-cds",
-        "url": f"{BASE_URL}/CapabilityStatement/dilation-cds",
+        "url": f"{base}/CapabilityStatement/dilation-cds" if base else None,
         "name": "DilationCdsFhirFace",
-        "title": "Anal dilation guideline service: FHIR knowledge and $apply face",
+        "title": f"{publisher or 'Clinical guideline'} service: FHIR knowledge and $apply face",
         "status": "active",
         "date": date,
-        "publisher": "dilation-cds",
+        "publisher": publisher,
         "kind": "instance",
         "software": {"name": "anal-dilation-cds", "version": software_version},
         "implementation": {"description": "Knowledge artifacts (read-only) and $apply"},
@@ -92,3 +101,4 @@ def capability_statement(
             }
         ],
     }
+    return {k: v for k, v in statement.items() if v is not None}

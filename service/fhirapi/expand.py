@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from service.fhirapi.responses import FhirError
+from service.errors import ApiError
 
 
 def expand(kb: Any, valueset: dict, *, text_filter: str | None, offset: int, count: int | None,
@@ -15,7 +15,7 @@ def expand(kb: Any, valueset: dict, *, text_filter: str | None, offset: int, cou
     url, version = valueset.get("url"), valueset.get("version")
     held = kb.terminology.valueset(url, version) if url else None
     if held is None:
-        raise FhirError(422, "not-supported", f"ValueSet {valueset.get('id')} cannot be expanded")
+        raise ApiError(422, "not-supported", f"ValueSet {valueset.get('id')} cannot be expanded")
     contains = []
     for code in held.codes:
         item = {"system": code.system, "version": code.version, "code": code.code,

@@ -20,8 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.apply.requests import ApplyRequest
 from service.apply.values import ConversionError, parameters_to_cql
-from service.fhirapi.responses import FhirError
+from service.errors import ApiError
 from service.patient_scope import bundle_aliases
 
 _REFERENCE_PARAMS = ("subject", "encounter", "practitioner", "organization")
@@ -30,23 +31,18 @@ _KNOWN = {*_REFERENCE_PARAMS, *_INFO_PARAMS, "parameters", "data", "url", "versi
 
 
 @dataclass
-class ApplyRequest:
-    subject: str
-    encounter: str | None = None
-    practitioner: str | None = None
-    organization: str | None = None
-    user_type: str | None = None
-    setting: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    data: list[dict] = field(default_factory=list)
+class ApplyParameters(ApplyRequest):
+    """A validated $apply Parameters resource: the $apply request every face makes
+    (service/apply/requests.py) plus what only the FHIR face has."""
+
     #: `fullUrl` → `Type/id` of the data Bundle's entries (resolves `urn:uuid:` references)
     data_aliases: dict[str, str] = field(default_factory=dict)
     url: str | None = None
     version: str | None = None
 
 
-def bad(text: str) -> FhirError:
-    return FhirError(400, "invalid", text)
+def bad(text: str) -> ApiError:
+    return ApiError(400, "invalid", text)
 
 
 def _coding_code(coding: Any, name: str, where: str) -> str | None:
@@ -143,8 +139,8 @@ def _data_resources(bundle: Any) -> list[dict]:
     return out
 
 
-def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyRequest:
-    """Validate a Parameters resource for $apply; raises FhirError(400) with a clear message."""
+def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyParameters:
+    """Validate a Parameters resource for $apply; raises ApiError(400) with a clear message."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise bad("the request body must be a FHIR Parameters resource")
     params = body.get("parameter", [])
@@ -164,7 +160,7 @@ def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyRequest:
         raise bad("parameter 'subject' is required")
     values = {name: _text_of(items[0], name) for name, items in seen.items()
               if name in (*_REFERENCE_PARAMS, *_INFO_PARAMS, "url", "version")}  # fmt: skip
-    req = ApplyRequest(subject=_check_reference("subject", values["subject"] or "", "Patient"))
+    req = ApplyParameters(subject=_check_reference("subject", values["subject"] or "", "Patient"))
     for name, expected in (
         ("encounter", "Encounter"),
         ("practitioner", "Practitioner"),
@@ -185,12 +181,12 @@ def parse_apply_parameters(body: Any, *, type_level: bool) -> ApplyRequest:
         except ConversionError as exc:
             raise bad(f"parameter 'parameters': {exc}") from None
         except ImportError as exc:  # a CQL datatype the engine does not provide yet
-            raise FhirError(422, "not-supported", f"parameter 'parameters': {exc}") from None
+            raise ApiError(422, "not-supported", f"parameter 'parameters': {exc}") from None
     if "data" in seen:
         req.data = _data_resources(seen["data"][0].get("resource"))
         req.data_aliases = bundle_aliases(seen["data"][0].get("resource"))
     else:
-        raise FhirError(
+        raise ApiError(
             422,
             "required",
             "this service stores no patient data: supply it as the parameter 'data' (a Bundle)",

@@ -5,22 +5,25 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
-from werkzeug.exceptions import HTTPException
 
 from service.apply import apply_activity_definition, apply_plan_definition
 from service.cdshooks.api import report_rejections
-from service.cdshooks.security import AuthError
+from service.cdshooks.security import (
+    FHIR_APPLY,
+    ClientJwtGuard,
+    install_client_jwt,
+    requires_client_jwt,
+)
+from service.errors import FHIR, ApiError, operation_outcome, register_error_handlers
 from service.fhirapi.capability import RESOURCE_TYPES, SEARCH_PARAMS, capability_statement
 from service.fhirapi.expand import expand
-from service.fhirapi.parameters import ApplyRequest, bad, parse_apply_parameters
-from service.fhirapi.responses import FhirError, error_response, fhir_response
+from service.fhirapi.parameters import ApplyParameters, bad, parse_apply_parameters
+from service.fhirapi.responses import fhir_response
 from service.http_json import read_json
-from service.observability import Metrics, log_event
+from service.observability import Metrics
 from service.patient_scope import describe, mismatches
 
 log = logging.getLogger(__name__)
@@ -30,30 +33,19 @@ EXTENSION_KEY = "fhirapi"
 _IGNORED_SEARCH = {"_format", "_pretty"}
 _SEARCHABLE = {p[0] for p in SEARCH_PARAMS}
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
-
-
-@dataclass(frozen=True)
-class ApplyAuth:
-    """Client authentication of the operations that receive patient data ($apply).
-
-    `verifier.verify(authorization, audience)` is the CDS Hooks JWT verifier
-    (service/cdshooks/security.py); `invoked_url()` gives the exact URL the client must have put
-    in `aud`; `on_failure()` counts a rejection.
-    """
-
-    verifier: Any
-    invoked_url: Callable[[], str]
-    on_failure: Callable[[], None] = lambda: None
+# Errors under /fhir are OperationOutcomes in application/fhir+json (service/errors.py).
+register_error_handlers(bp, FHIR)
 
 
 def register(
-    app: Flask, kb: Any, auth: ApplyAuth | None = None, metrics: Metrics | None = None
+    app: Flask, kb: Any, auth: ClientJwtGuard | None = None, metrics: Metrics | None = None
 ) -> None:
     """Mount the FHIR face at /fhir for this app and knowledge base.
 
-    `auth` guards $apply (the app factory passes it when CDS_FHIR_AUTH / CDS_AUTH ask for it);
-    None leaves $apply open, as in development mode. Reads, searches, $expand,
-    $data-requirements and /fhir/metadata carry no patient data and are always public.
+    `auth` guards $apply (`requires_client_jwt(FHIR_APPLY)`; the app factory passes it when
+    CDS_FHIR_AUTH / CDS_AUTH ask for it); None leaves $apply open, as in development mode. Reads,
+    searches, $expand, $data-requirements and /fhir/metadata carry no patient data and are always
+    public.
     `metrics` (optional) counts $apply data rejected for being about another patient.
     """
     from importlib.metadata import PackageNotFoundError, version
@@ -66,11 +58,15 @@ def register(
     app.extensions[EXTENSION_KEY] = {
         "kb": kb,
         "capability": capability_statement(
-            software, loaded_at.replace("+00:00", "Z"), apply_authenticated=auth is not None
+            software,
+            loaded_at.replace("+00:00", "Z"),
+            apply_authenticated=auth is not None,
+            base=getattr(kb, "canonical_base", None),
+            publisher=getattr(kb, "publisher", None),
         ),
-        "auth": auth,
         "metrics": metrics,
     }
+    install_client_jwt(app, FHIR_APPLY, auth)
     app.register_blueprint(bp, url_prefix="/fhir")
 
 
@@ -86,60 +82,25 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-@bp.errorhandler(FhirError)
-def _fhir_error(err: FhirError):
-    return error_response(err)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
-    code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(
-        err.code or 500, "invalid"
-    )
-    status = err.code or 500
-    return error_response(FhirError(status, code, err.description or err.name))
-
-
-@bp.errorhandler(Exception)
-def _unexpected(err: Exception):
-    log.exception("unexpected error in the FHIR face")
-    return error_response(FhirError(500, "exception", "internal error"))
-
-
 def _body() -> Any:
     ctype = (request.mimetype or "").lower()
     if ctype and ctype not in _JSON_TYPES:
-        raise FhirError(415, "not-supported", "unsupported media type: send application/fhir+json")
+        raise ApiError(415, "not-supported", "unsupported media type: send application/fhir+json")
     if not request.get_data(cache=True):
         raise bad("the request body is empty")
     return read_json(bad)
 
 
-def _authenticate() -> None:
-    """401 (OperationOutcome, no reason given) unless the client's JWT verifies; no-op when off."""
-    auth: ApplyAuth | None = _state()["auth"]
-    if auth is None:
-        return
-    try:
-        auth.verifier.verify(request.headers.get("Authorization"), auth.invoked_url())
-    except AuthError as e:
-        auth.on_failure()
-        log_event(log, "authentication failed", logging.WARNING, reason=e.reason, path=request.path)
-        raise FhirError(
-            401, "login", "authentication failed", headers={"WWW-Authenticate": "Bearer"}
-        ) from None
-
-
 def _check_type(rtype: str) -> None:
     if rtype not in RESOURCE_TYPES:
-        raise FhirError(404, "not-supported", "this resource type is not served here")
+        raise ApiError(404, "not-supported", "this resource type is not served here")
 
 
 def _read(rtype: str, rid: str) -> dict:
     _check_type(rtype)
     found = _kb().resolve(f"{rtype}/{rid}")
     if found is None or found.get("resourceType") != rtype:
-        raise FhirError(404, "not-found", f"no {rtype} with this id")
+        raise ApiError(404, "not-found", f"no {rtype} with this id")
     return found
 
 
@@ -153,7 +114,7 @@ def metadata():
 def search(rtype: str):
     _check_type(rtype)
     params: dict[str, list[str]] = {}
-    warnings = []
+    warnings: list[str] = []
     count = None
     for key in request.args:
         values = request.args.getlist(key)
@@ -168,10 +129,7 @@ def search(rtype: str):
         elif base in _SEARCHABLE:
             params[key] = values
         elif key not in _IGNORED_SEARCH:
-            warnings.append(
-                {"severity": "warning", "code": "not-supported",
-                 "diagnostics": f"search parameter {key!r} is not supported and was ignored"}
-            )  # fmt: skip
+            warnings.append(f"search parameter {key!r} is not supported and was ignored")
     matches = _kb().search(rtype, params)
     base_url = request.url_root.rstrip("/") + "/fhir"
     shown = matches if count is None else matches[:count]
@@ -183,7 +141,9 @@ def search(rtype: str):
         entries.append(
             {
                 "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": {"resourceType": "OperationOutcome", "issue": warnings},
+                "resource": operation_outcome(
+                    "not-supported", warnings[0], warnings[1:], severity="warning"
+                ),
                 "search": {"mode": "outcome"},
             }
         )
@@ -207,58 +167,42 @@ def read(rtype: str, rid: str):
 
 
 # -- $apply -------------------------------------------------------------------------------
-def _resolve_canonical(rtype: str, req: ApplyRequest) -> dict:
+def _resolve_canonical(rtype: str, req: ApplyParameters) -> dict:
     canonical = f"{req.url}|{req.version}" if req.version else str(req.url)
     found = _kb().resolve(canonical)
     if found is None or found.get("resourceType") != rtype:
-        raise FhirError(404, "not-found", f"no {rtype} with this url (and version)")
+        raise ApiError(404, "not-found", f"no {rtype} with this url (and version)")
     return found
 
 
-def _check_subject_data(req: ApplyRequest, artifact: dict) -> None:
+def _check_subject_data(req: ApplyParameters, artifact: dict) -> None:
     """The data must hold the subject's Patient (422) and nothing about anyone else (400: the
     logic would read another patient's findings as the subject's; service/patient_scope.py)."""
     rid = req.subject.partition("/")[2]
     if not any(r.get("resourceType") == "Patient" and r.get("id") == rid for r in req.data):
-        raise FhirError(422, "processing", "the data Bundle holds no Patient with the subject's id")
+        raise ApiError(422, "processing", "the data Bundle holds no Patient with the subject's id")
     found = mismatches(
         req.data, rid, source="data", where="parameter 'data'", aliases=req.data_aliases
     )
     if found:
         report_rejections(_state().get("metrics"), log, str(artifact.get("id")), found)
-        raise FhirError(
+        raise ApiError(
             400,
             "business-rule",
             "the data Bundle holds resources that are not about the subject",
-            issues=[
-                {"severity": "error", "code": "business-rule", "diagnostics": line}
-                for line in describe(found, "the subject")
-            ],
+            describe(found, "the subject"),
         )
 
 
-def _apply_kwargs(req: ApplyRequest) -> dict:
-    return {
-        "subject": req.subject,
-        "data": req.data,
-        "encounter": req.encounter,
-        "practitioner": req.practitioner,
-        "organization": req.organization,
-        "user_type": req.user_type,
-        "setting": req.setting,
-        "parameters": req.parameters,
-    }
-
-
-def _apply_plan(pd: dict, req: ApplyRequest):
+def _apply_plan(pd: dict, req: ApplyParameters):
     _check_subject_data(req, pd)
-    result = apply_plan_definition(_kb(), pd, **_apply_kwargs(req))
+    result = apply_plan_definition(_kb(), pd, **req.arguments())
     return fhir_response(result.to_care_plan())
 
 
-def _apply_activity(ad: dict, req: ApplyRequest):
+def _apply_activity(ad: dict, req: ApplyParameters):
     _check_subject_data(req, ad)
-    result = apply_activity_definition(_kb(), ad, **_apply_kwargs(req))
+    result = apply_activity_definition(_kb(), ad, **req.arguments())
     headers = {}
     if result.issues:
         # The resource is the answer; problems setting dynamic values travel in a header-sized
@@ -268,29 +212,29 @@ def _apply_activity(ad: dict, req: ApplyRequest):
 
 
 @bp.post("/PlanDefinition/<rid>/$apply")
+@requires_client_jwt(FHIR_APPLY)
 def plan_apply_instance(rid: str):
-    _authenticate()
     pd = _read("PlanDefinition", rid)
     return _apply_plan(pd, parse_apply_parameters(_body(), type_level=False))
 
 
 @bp.post("/PlanDefinition/$apply")
+@requires_client_jwt(FHIR_APPLY)
 def plan_apply_type():
-    _authenticate()
     req = parse_apply_parameters(_body(), type_level=True)
     return _apply_plan(_resolve_canonical("PlanDefinition", req), req)
 
 
 @bp.post("/ActivityDefinition/<rid>/$apply")
+@requires_client_jwt(FHIR_APPLY)
 def activity_apply_instance(rid: str):
-    _authenticate()
     ad = _read("ActivityDefinition", rid)
     return _apply_activity(ad, parse_apply_parameters(_body(), type_level=False))
 
 
 @bp.post("/ActivityDefinition/$apply")
+@requires_client_jwt(FHIR_APPLY)
 def activity_apply_type():
-    _authenticate()
     req = parse_apply_parameters(_body(), type_level=True)
     return _apply_activity(_resolve_canonical("ActivityDefinition", req), req)
 
@@ -396,7 +340,7 @@ def expand_type():
         canonical += "|" + params["valueSetVersion"]
     vs = _kb().resolve(canonical)
     if vs is None or vs.get("resourceType") != "ValueSet":
-        raise FhirError(404, "not-found", "no ValueSet with this url (and valueSetVersion)")
+        raise ApiError(404, "not-found", "no ValueSet with this url (and valueSetVersion)")
     return _expand(vs, params)
 
 
@@ -404,5 +348,5 @@ def expand_type():
 @bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(anything: str):
     if request.method in ("PUT", "PATCH", "DELETE", "POST") or anything.endswith("$apply"):
-        raise FhirError(405, "not-supported", "this interaction is not supported")
-    raise FhirError(404, "not-found", "not an endpoint of this server")
+        raise ApiError(405, "not-supported", "this interaction is not supported")
+    raise ApiError(404, "not-found", "not an endpoint of this server")

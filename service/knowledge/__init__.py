@@ -26,17 +26,18 @@ from service.knowledge.data_requirements import (
     library_requirements,
     merge_requirements,
 )
-from service.knowledge.libraries import CqlLibrary, load_cql_libraries
+from service.knowledge.libraries import CqlLibrary, library_bases, load_cql_libraries
 from service.knowledge.loader import (
-    BASE_URL,
     SEARCH_PARAMETERS,
     ArtifactIndex,
     KnowledgeError,
+    canonical_base,
+    content_base,
     read_content,
     validate_r4,
 )
 
-__all__ = ["BASE_URL", "SEARCH_PARAMETERS", "KnowledgeBase", "KnowledgeError"]
+__all__ = ["SEARCH_PARAMETERS", "KnowledgeBase", "KnowledgeError", "canonical_base"]
 
 KNOWLEDGE_TYPES = ("PlanDefinition", "ActivityDefinition", "Library", "ValueSet", "CodeSystem")
 
@@ -85,7 +86,12 @@ class KnowledgeBase:
                 )
             index.add(resource, str(path))
             resources.append(resource)
-        libraries = load_cql_libraries(cql_dir, elm_dir)
+        libraries = load_cql_libraries(
+            cql_dir,
+            elm_dir,
+            bases=library_bases(resources),
+            default_base=content_base(resources),
+        )
         for lib in libraries.values():
             validate_r4(lib.resource, f"generated Library {lib.name}")
             index.add(lib.resource, f"generated Library {lib.name}")
@@ -169,6 +175,19 @@ class KnowledgeBase:
     @property
     def activity_definitions(self) -> list[dict]:
         return self.index.all("ActivityDefinition")
+
+    @property
+    def canonical_base(self) -> str | None:
+        """The canonical base most of the loaded artifacts share (their own `url`s)."""
+        return content_base(r for rtype in self.index.resource_types for r in self.index.all(rtype))
+
+    @property
+    def publisher(self) -> str | None:
+        """Who publishes the loaded guidelines: the PlanDefinitions' `publisher`s (else their
+        titles), in load order, joined with " / "; None without a PlanDefinition."""
+        names = [pd.get("publisher") or pd.get("title") for pd in self.plan_definitions]
+        names = list(dict.fromkeys(" ".join(n.split()) for n in names if isinstance(n, str)))
+        return " / ".join(names) or None
 
     def resolve(self, reference: str) -> dict | None:
         """A canonical (`url` or `url|version`) or a `Type/id` reference → the resource."""

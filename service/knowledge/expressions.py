@@ -32,15 +32,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service import conventions
 from service.knowledge.libraries import library_name_of
-from service.knowledge.loader import BASE_URL, read_content
+from service.knowledge.loader import read_content
 
 SUFFIX = "Expressions"
 INLINE_LANGUAGES = ("text/cql-expression", "text/cql")
 IDENTIFIER_LANGUAGE = "text/cql-identifier"
-EVIDENCE_URL = f"{BASE_URL}/StructureDefinition/evidence-expression"
+EVIDENCE_URL = conventions.EVIDENCE_EXPRESSION
 #: On a child action of type `remove`: the definition returning the resources to remove.
-TARGET_URL = f"{BASE_URL}/StructureDefinition/target-expression"
+TARGET_URL = conventions.TARGET_EXPRESSION
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,18 +16,19 @@ import re
 import sys
 from pathlib import Path
 
+from service import conventions
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT_DIR = ROOT / "plandefinitions"
 CQL_DIR = ROOT / "cql"
 DOC = ROOT / "docs" / "guideline.md"
-BASE = "https://dilation-cds.org/fhir"
-STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRecommendation"
-QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
-EVIDENCE = f"{BASE}/StructureDefinition/evidence-expression"
-OVERRIDE = f"{BASE}/StructureDefinition/override-reason"
-RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
-TARGET = f"{BASE}/StructureDefinition/target-expression"
-INDICATOR = {"stat": "critical", "urgent": "warning", "asap": "warning", "routine": "info"}
+STRENGTH = conventions.CPG_STRENGTH
+QUALITY = conventions.CPG_QUALITY
+EVIDENCE = conventions.EVIDENCE_EXPRESSION
+OVERRIDE = conventions.OVERRIDE_REASON
+RECOMMENDED = conventions.IS_RECOMMENDED
+TARGET = conventions.TARGET_EXPRESSION
+INDICATOR = conventions.INDICATOR
 OUTCOME = {
     "stat": "Escalate",
     "urgent": "Specialty / professional",

@@ -1,10 +1,13 @@
 """FHIR Library resources generated from `cql/*.cql` and the committed ELM in `cql/elm/`.
 
 Libraries are never hand-written: each CQL source with its translated ELM becomes one Library
-(`{base}/Library/<CQL library name>`, version = the CQL version) carrying the CQL and the ELM as
-base64 `content`, `relatedArtifact` depends-on (included libraries, value sets, code systems),
-`parameter` (CQL parameters as `in`, public definitions as `out`) and `dataRequirement`
-derived from the ELM's Retrieve nodes (see `data_requirements.retrieve_requirements`).
+(`{base}/Library/<CQL library name>`, version = the CQL version; `base` is the content's own:
+the base of the canonical by which a PlanDefinition or ActivityDefinition names the library,
+else the base of a library that includes it, else the base most of the content's artifacts
+share) carrying the CQL and the ELM as base64 `content`, `relatedArtifact` depends-on (included
+libraries, value sets, code systems), `parameter` (CQL parameters as `in`, public definitions
+as `out`) and `dataRequirement` derived from the ELM's Retrieve nodes
+(see `data_requirements.retrieve_requirements`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.knowledge.data_requirements import library_requirements
-from service.knowledge.loader import BASE_URL, KnowledgeError
+from service.knowledge.data_requirements import iter_expression_libraries, library_requirements
+from service.knowledge.loader import KnowledgeError
 
 _LIBRARY_DECL = re.compile(r"^\s*library\s+(\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
@@ -50,10 +54,12 @@ class CqlLibrary:
     cql_path: Path
     elm_text: str = ""
     resource: dict = field(default_factory=dict)
+    #: The canonical base of the content this library belongs to (None: `Library/<name>`).
+    base: str | None = None
 
     @property
     def url(self) -> str:
-        return f"{BASE_URL}/Library/{self.name}"
+        return f"{self.base}/Library/{self.name}" if self.base else f"Library/{self.name}"
 
     @property
     def canonical(self) -> str:
@@ -74,8 +80,34 @@ def _strip_comments(cql: str) -> str:
     return re.sub(r"//[^\n]*", "", cql)
 
 
-def load_cql_libraries(cql_dir: Path, elm_dir: Path | None = None) -> dict[str, CqlLibrary]:
-    """Pair every `cql_dir/*.cql` with `elm_dir/<LibraryName>.json` (default `cql_dir/elm`)."""
+_LIBRARY_CANONICAL = re.compile(r"^(?P<base>.+)/Library/(?P<name>[^/|]+)(?:\|.*)?$")
+
+
+def library_bases(resources: Iterable[dict]) -> dict[str, str]:
+    """{CQL library name: canonical base} from the canonicals the content names libraries by
+    (PlanDefinition / ActivityDefinition `library`)."""
+    out: dict[str, str] = {}
+    for resource in resources:
+        if resource.get("resourceType") not in ("PlanDefinition", "ActivityDefinition"):
+            continue
+        for canonical in iter_expression_libraries(resource):
+            m = _LIBRARY_CANONICAL.match(canonical)
+            if m:
+                out.setdefault(m.group("name"), m.group("base"))
+    return out
+
+
+def load_cql_libraries(
+    cql_dir: Path,
+    elm_dir: Path | None = None,
+    *,
+    bases: Mapping[str, str] | None = None,
+    default_base: str | None = None,
+) -> dict[str, CqlLibrary]:
+    """Pair every `cql_dir/*.cql` with `elm_dir/<LibraryName>.json` (default `cql_dir/elm`).
+
+    Each library's canonical base: `bases[name]` (how the content names it), else that of a
+    library including it, else `default_base` (`service.knowledge.loader.content_base`)."""
     elm_dir = elm_dir or cql_dir / "elm"
     libraries: dict[str, CqlLibrary] = {}
     for path in sorted(cql_dir.glob("*.cql")):
@@ -97,9 +129,27 @@ def load_cql_libraries(cql_dir: Path, elm_dir: Path | None = None) -> dict[str, 
         if name in libraries:
             raise KnowledgeError(f"{path}: library {name} is declared twice")
         libraries[name] = CqlLibrary(name, ident.get("version"), cql, elm, path, elm_text)
+    _assign_bases(libraries, dict(bases or {}), default_base)
     for lib in libraries.values():
         lib.resource = library_resource(lib, libraries)
     return libraries
+
+
+def _assign_bases(
+    libraries: dict[str, CqlLibrary], bases: dict[str, str], default: str | None
+) -> None:
+    known = {name: base for name, base in bases.items() if name in libraries}
+    changed = True
+    while changed:  # an included library belongs with the library that includes it
+        changed = False
+        for name in sorted(known):
+            for inc in _section(libraries[name].elm, "includes"):
+                path = inc.get("path")
+                if path in libraries and path not in known:
+                    known[path] = known[name]
+                    changed = True
+    for name, lib in libraries.items():
+        lib.base = known.get(name, default)
 
 
 def _defs(elm: dict) -> list[dict]:
@@ -156,7 +206,12 @@ def related_artifacts(lib: CqlLibrary, libraries: dict[str, CqlLibrary]) -> list
     out: list[dict] = []
     for inc in _section(lib.elm, "includes"):
         path, version = inc.get("path"), inc.get("version")
-        url = f"{BASE_URL}/Library/{path}"
+        included = libraries.get(path)
+        url = (
+            included.url
+            if included
+            else CqlLibrary(path, None, "", {}, lib.cql_path, base=lib.base).url
+        )
         out.append(
             {
                 "type": "depends-on",

@@ -13,13 +13,18 @@ resource type by `_id`, `url`, `version`, `name`, `title`, `status`.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-BASE_URL = "https://dilation-cds.org/fhir"
+#: A canonical URL of the form `{base}/{ResourceType}/{id}` (docs/content-conventions.md).
+CANONICAL = re.compile(
+    r"^(?P<base>https?://.+)/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})$"
+)
 
 #: Resource types whose `url` makes them canonical artifacts.
 SEARCH_PARAMETERS = ("_id", "url", "version", "name", "title", "status")
@@ -98,6 +103,22 @@ def read_content(content_dir: Path) -> list[tuple[Path, dict]]:
     return out
 
 
+def canonical_base(resource: dict) -> str | None:
+    """The canonical base of an artifact, read from its own `url` (`{base}/{its type}/{id}`)."""
+    m = CANONICAL.match(resource.get("url") or "") if isinstance(resource, dict) else None
+    if m is None or m.group("type") != resource.get("resourceType"):
+        return None
+    return m.group("base")
+
+
+def content_base(resources: Iterable[dict]) -> str | None:
+    """The canonical base most of the content's artifacts share (None: no canonical artifact)."""
+    counts = Counter(b for r in resources if (b := canonical_base(r)) is not None)
+    if not counts:
+        return None
+    return min(counts, key=lambda b: (-counts[b], b))
+
+
 def _version_key(version: str | None) -> tuple:
     """Order versions: numeric dotted parts numerically, then text; None lowest."""
     if version is None:
@@ -115,6 +136,8 @@ class ArtifactIndex:
         self._by_ref: dict[str, dict] = {}
         self._by_url: dict[str, list[dict]] = {}
         self._by_type: dict[str, list[dict]] = {}
+        #: Canonical bases of the loaded artifacts: `{base}/Type/id` also resolves as `Type/id`.
+        self.bases: list[str] = []
 
     def add(self, resource: dict, where: str) -> None:
         rtype, rid = resource.get("resourceType"), resource.get("id")
@@ -131,6 +154,9 @@ class ArtifactIndex:
                     raise KnowledgeError(f"{where}: duplicate canonical {url}|{version}")
             self._by_url.setdefault(url, []).append(resource)
             self._by_url[url].sort(key=lambda r: _version_key(r.get("version")))
+            base = canonical_base(resource)
+            if base is not None and base not in self.bases:
+                self.bases.append(base)
         self._by_ref[ref] = resource
         self._by_type.setdefault(rtype, []).append(resource)
 
@@ -142,7 +168,8 @@ class ArtifactIndex:
         return list(self._by_type.get(resource_type, []))
 
     def resolve(self, reference: str) -> dict | None:
-        """`url`, `url|version` (canonical) or `Type/id` (also relative to our base URL)."""
+        """`url`, `url|version` (canonical) or `Type/id` (also relative to a loaded artifact's
+        canonical base)."""
         if not isinstance(reference, str) or not reference:
             return None
         url, _, version = reference.partition("|")
@@ -151,7 +178,11 @@ class ArtifactIndex:
             if version:
                 return next((r for r in candidates if r.get("version") == version), None)
             return candidates[-1]
-        local = url.removeprefix(BASE_URL + "/")
+        local = url
+        for base in self.bases:
+            if url.startswith(base + "/"):
+                local = url[len(base) + 1 :]
+                break
         found = self._by_ref.get(local)
         if found is not None and version and found.get("version") != version:
             return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from service.knowledge import KnowledgeBase
-from service.knowledge.loader import BASE_URL, read_content
+from service.knowledge.loader import content_base, read_content
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT_DIR = ROOT / "plandefinitions"
@@ -38,12 +38,13 @@ PACKAGE_VERSION = "1.0.0"
 BUNDLE_ID = "anal-dilation-content"
 
 
-def manifest() -> dict[str, Any]:
+def manifest(base: str) -> dict[str, Any]:
+    """package.json; `base`: the content's canonical base (`loader.content_base`)."""
     return {
         "name": PACKAGE_NAME,
         "version": PACKAGE_VERSION,
-        "canonical": BASE_URL,
-        "url": BASE_URL,
+        "canonical": base,
+        "url": base,
         "title": "Anal dilation CDS: professional versus clinician-prescribed home dilation",
         "description": (
             "CDS Hooks / PlanDefinition $apply content: when anal dilation should be professional, "
@@ -71,13 +72,14 @@ def filename(resource: dict) -> str:
 
 
 def transaction_bundle(resources: list[dict]) -> dict[str, Any]:
+    base = content_base(resources)
     return {
         "resourceType": "Bundle",
         "id": BUNDLE_ID,
         "type": "transaction",
         "entry": [
             {
-                "fullUrl": f"{BASE_URL}/{r['resourceType']}/{r['id']}",
+                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
             }
@@ -114,7 +116,9 @@ def build(out_dir: Path, content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DI
         "files": [index_entry(name, files[name]) for name in sorted(files)],
     }
     (out_dir / ".index.json").write_text(_dump(index), encoding="utf-8")
-    (out_dir / "package.json").write_text(_dump(manifest()), encoding="utf-8")
+    (out_dir / "package.json").write_text(
+        _dump(manifest(content_base(resources))), encoding="utf-8"
+    )
     return out_dir
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-BASE = "https://dilation-cds.org/fhir"
-EXT_RECOMMENDED = f"{BASE}/StructureDefinition/is-recommended"
-EXT_EVIDENCE = f"{BASE}/StructureDefinition/evidence-expression"
-EXT_SYSTEM_ACTION = f"{BASE}/StructureDefinition/system-action"
-EXT_STRENGTH = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-strengthOfRecommendation"
-EXT_QUALITY = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-qualityOfEvidence"
-INDICATOR = {"stat": "critical", "urgent": "warning", "asap": "warning", "routine": "info"}
+from service import conventions
+
+EXT_RECOMMENDED = conventions.IS_RECOMMENDED
+EXT_EVIDENCE = conventions.EVIDENCE_EXPRESSION
+EXT_SYSTEM_ACTION = conventions.SYSTEM_ACTION
+EXT_STRENGTH = conventions.CPG_STRENGTH
+EXT_QUALITY = conventions.CPG_QUALITY
+INDICATOR = conventions.INDICATOR
 PRIORITY_ORDER = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 DEFINE = re.compile(
     r'^define\s+(?:(?:public|private)\s+)?(?:fluent\s+)?(?:function\s+)?(?:"([^"]+)"|(\w+))',

@@ -2,8 +2,8 @@
 
 - `GET /preview`                 the page: scenario or pasted Bundle → hook call → cards, feedback
 - `GET /preview/diagram`         every loaded PlanDefinition drawn as a decision diagram
-- `GET /preview/api/scenarios`   the bundled scenario patients (tests/scenarios), dated relative to
-                                 now by the scenario loader; read-only
+- `GET /preview/api/scenarios`   the bundled example patients (`example_patients/`, package data),
+                                 dated relative to now (service.preview.examples); read-only
 - `POST /preview/api/explain`    the pertinent evidence behind each applicable action for the same
                                  data a hook call carries (only when client JWTs are not verified)
 - `GET /preview/preview.js|css`  the page's script and style
@@ -15,49 +15,32 @@ re-implements card building. Every value shown is escaped (Jinja autoescape on t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template
 
+from service import conventions
+from service.apply.requests import apply_request_for_hook, draft_orders
 from service.cdshooks.api import report_rejections
-from service.cdshooks.errors import ApiError
+from service.errors import ApiError
 from service.fhirclient import bundle_resources
 from service.http_json import read_json_object
 from service.patient_scope import Mismatch, describe, mismatches
-from service.preview.diagram import EXT_EVIDENCE, build_diagram
+from service.preview.diagram import build_diagram
+from service.preview.examples import load_examples
 
 log = logging.getLogger("service.preview")
 
 HERE = Path(__file__).resolve().parent
-LOADER = HERE.parent.parent / "tests" / "scenarios" / "loader.py"
-EVIDENCE_EXT = EXT_EVIDENCE.replace("evidence-expression", "pertinent-evidence")
-ORDER_HOOKS = ("order-select", "order-sign")
-
-
-@cache
-def _loader():
-    """The scenario loader module (tests/scenarios/loader.py), or None when not shipped."""
-    if not LOADER.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("preview_scenario_loader", LOADER)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
+EVIDENCE_EXT = conventions.PERTINENT_EVIDENCE
 
 
 def scenario_documents(now: datetime) -> list[dict]:
-    loader = _loader()
-    if loader is None:
-        return []
     out = []
-    for s in loader.load_scenarios(now):
+    for s in load_examples(now):
         out.append(
             {
                 "slug": s.slug,
@@ -130,6 +113,7 @@ def create_blueprint(runtime) -> Blueprint:
     def page() -> str:
         return render_template(
             "preview/index.html",
+            publisher=getattr(runtime.kb, "publisher", None),
             auth_enabled=runtime.settings.auth_enabled,
             services=sorted({d["id"] for d in runtime.discovery["services"]}),
         )
@@ -137,7 +121,11 @@ def create_blueprint(runtime) -> Blueprint:
     @bp.get("/preview/diagram")
     def diagram() -> str:
         diagrams = [build_diagram(runtime.kb, pd) for pd in runtime.kb.plan_definitions]
-        return render_template("preview/diagram.html", diagrams=diagrams)
+        return render_template(
+            "preview/diagram.html",
+            diagrams=diagrams,
+            publisher=getattr(runtime.kb, "publisher", None),
+        )
 
     @bp.get("/preview/preview.js")
     def script() -> Response:
@@ -171,28 +159,11 @@ def create_blueprint(runtime) -> Blueprint:
             raise ApiError(400, "invalid", "context.patientId is required")
         hook = hook_request["hook"]
         items = _prefetch_items(hook_request.get("prefetch"))
-        data = [r for _, r in items]
-        drafts: list[dict] = []
-        if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
-            drafts = bundle_resources(context["draftOrders"])
+        drafts = draft_orders(hook, context)
         _check_patient_scope(runtime, svc, context["patientId"], items, drafts)
-        parameters = None
-        if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
-            data += drafts
-            if hook == "order-select" and isinstance(context.get("selections"), list):
-                selections = [s for s in context["selections"] if isinstance(s, str)]
-                parameters = {"Selections": selections}
-        result = runtime.apply_fn(
-            runtime.kb,
-            svc.plan_definition,
-            subject=f"Patient/{context['patientId']}",
-            data=data,
-            encounter=None,
-            practitioner=None,
-            parameters=parameters,
-            now=None,
-            trigger=hook,
-        )
+        # The same $apply request as the hook call's (service/apply/requests.py).
+        apply_request = apply_request_for_hook(hook, context, [r for _, r in items], drafts)
+        result = runtime.apply_fn(runtime.kb, svc.plan_definition, **apply_request.arguments())
         actions = []
         for action in result.request_group.get("action") or ():
             evidence = [

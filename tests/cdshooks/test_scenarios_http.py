@@ -1,11 +1,11 @@
 """Every clinical scenario through real HTTP hook calls on the real content.
 
-For each scenario in tests/scenarios/cases the record is sent three ways and must give the same
-cards: as a complete prefetch; as a partial prefetch, with the missing keys served by a local
-FHIR server; and with no prefetch and no FHIR server, which must be a 412. The cards must be the
-scenario's expected PlanDefinition actions (identified by their stable uuids) and never its
-absent ones, and every response must conform to the spec. A scenario with CQL parameter values
-(a hospital's own thresholds) runs against a service deployed with them (CDS_CQL_PARAMETERS).
+For each scenario (service/preview/example_patients) the record is sent three ways and must give
+the same cards: as a complete prefetch; as a partial prefetch, with the missing keys served by a
+local FHIR server; and with no prefetch and no FHIR server, which must be a 412. The cards must be
+the scenario's expected PlanDefinition actions (identified by their stable uuids) and never its
+absent ones, and every response must conform to the spec. A scenario with CQL parameter values (a
+hospital's own thresholds) runs against a service deployed with them (CDS_CQL_PARAMETERS).
 """
 
 from __future__ import annotations

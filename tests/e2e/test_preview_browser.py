@@ -26,7 +26,9 @@ def _first(kind: str, hook: str):
     for s in _scenarios():
         if s.kind == kind and s.hook == hook and s.expected["actions"]:
             return s
-    pytest.fail(f"no {kind} {hook} scenario with expected actions in tests/scenarios/cases")
+    pytest.fail(
+        f"no {kind} {hook} scenario with expected actions in service/preview/example_patients"
+    )
 
 
 def _open(page, live_url):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service.cdshooks.errors import INVALID_VALUE, flatten_messages
+from service.errors import INVALID_VALUE, flatten_messages
 from tests.fuzz.conftest import GENERATED
 
 SERVICE = "anal-dilation-recommendations"

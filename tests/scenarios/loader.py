@@ -1,205 +1,62 @@
-"""Load the clinical scenarios in ``cases/`` and materialise their relative dates.
-
-A case file (``cases/<slug>.json``) reads like this::
-
-    {
-      "name": "A perianal abscess diagnosed after the home program started escalates",
-      "rows": ["R1"],
-      "kind": "positive",                       # or "near-miss"
-      "hook": "patient-view",                   # or "order-select" / "order-sign"
-      "patient": {"gender": "female", "birthDate": "@today-52y"},
-      "resources": [ {FHIR resource}, ... ],    # the patient's record
-      "draftOrders": [ {FHIR resource}, ... ],  # order hooks only (status "draft")
-      "selections": ["ServiceRequest/draft-1"], # order-select only
-      "parameters": {"Severe Pain Score": 8},   # CQL parameter overrides
-      "expected": {"true": [...], "false": [...], "actions": [...], "absent_actions": [...],
-                   "values": {"Pediatric Target Hegar Size": 13},   # optional
-                   "suggestions": {"<action id>": [                   # optional
-                       {"label": "Remove the draft home dilation order", "isRecommended": true,
-                        "delete": ["ServiceRequest/draft-program"]}]}}
-    }
-
-``expected.suggestions`` names suggestions the card of an action must offer (matched by label):
-their ``isRecommended`` and, for ``delete``, the exact ``resourceId`` of each delete action.
-
-Dates are written relative to the evaluation time so that scenarios never go stale: any string
-value ``@now`` or ``@today`` followed by offsets such as ``-10d``, ``+2h``, ``-3wk``, ``-6mo``,
-``-4y`` (combinable: ``@today-1y-2mo``) becomes a FHIR dateTime (``@now...``, UTC, seconds
-precision) or date (``@today...``). Months and years use calendar arithmetic (day clamped to the
-month's end).
-
-The loader also fills what every case would otherwise repeat: the Patient resource (id =
-``patient_id`` or the slug), ``subject`` references to that patient, and resource ids
-(``<type>-<n>``) where a case leaves them out.
+"""The guideline's clinical scenarios: the preview's example patients
+(``service/preview/example_patients/``, package data), loaded with the service's loader
+(``service.preview.examples``: file format, relative dates, filled-in Patient, ids and subjects)
+plus the checks of the scenario tests: every scenario names decision rows R1-R17.
 """
 
 from __future__ import annotations
 
-import calendar
-import copy
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-CASES_DIR = Path(__file__).resolve().parent / "cases"
-
-HOOKS = ("patient-view", "order-select", "order-sign")
-KINDS = ("positive", "near-miss")
-ROW = re.compile(r"^R(?:[1-9]|1[0-7])$")
-RELATIVE = re.compile(r"^@(now|today)((?:[+-]\d+(?:h|d|wk|mo|y))*)$")
-OFFSET = re.compile(r"([+-])(\d+)(h|d|wk|mo|y)")
-
-# Resource types whose patient reference is `subject` (everything the content reads).
-SUBJECT_TYPES = frozenset(
-    {
-        "CarePlan",
-        "Condition",
-        "DeviceRequest",
-        "Encounter",
-        "MedicationRequest",
-        "MedicationStatement",
-        "Observation",
-        "Procedure",
-        "ServiceRequest",
-        "Task",
-    }
+from service.preview.examples import (
+    EXAMPLES_DIR,
+    HOOKS,
+    KINDS,
+    SUBJECT_TYPES,
+    Scenario,
+    example_paths,
+    load_example,
+    materialise,
+    problems_of,
+    shift,
 )
 
+__all__ = [
+    "CASES_DIR",
+    "HOOKS",
+    "KINDS",
+    "ROW",
+    "SUBJECT_TYPES",
+    "Scenario",
+    "load_scenario",
+    "load_scenarios",
+    "materialise",
+    "shift",
+]
 
-@dataclass(frozen=True)
-class Scenario:
-    """One test patient, the hook it is evaluated in, and what the guideline must conclude."""
-
-    slug: str
-    name: str
-    rows: list[str]
-    kind: str
-    hook: str
-    patient_id: str
-    bundle: dict[str, Any]
-    context: dict[str, Any]
-    parameters: dict[str, Any]
-    now: datetime
-    expected: dict[str, Any] = field(default_factory=dict)
-
-    def patient_data(self) -> dict[str, Any]:
-        """What the logic sees: the record plus the hook's draft orders (content conventions)."""
-        drafts = self.context.get("draftOrders", {}).get("entry", [])
-        return {**self.bundle, "entry": [*self.bundle["entry"], *copy.deepcopy(drafts)]}
-
-
-def shift(now: datetime, offsets: str) -> datetime:
-    """Apply offsets such as ``-1y-2mo+3d`` to ``now`` (calendar months and years)."""
-    result = now
-    for sign, amount, unit in OFFSET.findall(offsets):
-        n = int(amount) if sign == "+" else -int(amount)
-        if unit in ("mo", "y"):
-            months = result.year * 12 + (result.month - 1) + (n if unit == "mo" else 12 * n)
-            year, month = divmod(months, 12)
-            month += 1
-            day = min(result.day, calendar.monthrange(year, month)[1])
-            result = result.replace(year=year, month=month, day=day)
-        else:
-            result += {"h": timedelta(hours=n), "d": timedelta(days=n), "wk": timedelta(weeks=n)}[
-                unit
-            ]
-    return result
-
-
-def materialise(value: Any, now: datetime) -> Any:
-    """Replace every relative date token in a JSON value by an absolute FHIR date/dateTime."""
-    if isinstance(value, dict):
-        return {k: materialise(v, now) for k, v in value.items()}
-    if isinstance(value, list):
-        return [materialise(v, now) for v in value]
-    if isinstance(value, str):
-        m = RELATIVE.match(value)
-        if m:
-            moment = shift(now, m.group(2))
-            if m.group(1) == "today":
-                return date(moment.year, moment.month, moment.day).isoformat()
-            return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value
-
-
-def _with_ids_and_subject(resources: list[dict], patient_ref: str, prefix: str) -> list[dict]:
-    counters: dict[str, int] = {}
-    out = []
-    for resource in resources:
-        r = dict(resource)
-        rtype = r["resourceType"]
-        counters[rtype] = counters.get(rtype, 0) + 1
-        r.setdefault("id", f"{prefix}{rtype.lower()}-{counters[rtype]}")
-        if rtype in SUBJECT_TYPES:
-            r.setdefault("subject", {"reference": patient_ref})
-        out.append(r)
-    return out
-
-
-def _bundle(resources: list[dict]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in resources],
-    }
+CASES_DIR = EXAMPLES_DIR
+ROW = re.compile(r"^R(?:[1-9]|1[0-7])$")
 
 
 def load_scenario(path: Path, now: datetime) -> Scenario:
     """Load one case file, materialising its dates against ``now`` (an aware datetime)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.replace(microsecond=0)
-    raw = json.loads(path.read_text())
-    slug = path.stem
-    problems = []
-    if raw.get("kind") not in KINDS:
-        problems.append(f"kind must be one of {KINDS}")
-    if raw.get("hook") not in HOOKS:
-        problems.append(f"hook must be one of {HOOKS}")
-    if not raw.get("rows") or not all(ROW.match(r) for r in raw["rows"]):
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    problems = problems_of(raw)
+    if not raw.get("rows") or not all(isinstance(r, str) and ROW.match(r) for r in raw["rows"]):
+        problems = [p for p in problems if not p.startswith("rows ")]
         problems.append("rows must name decision rows R1-R17")
-    if not raw.get("name"):
-        problems.append("name is required")
     if problems:
         raise ValueError(f"{path.name}: " + "; ".join(problems))
-
-    data = materialise(raw, now)
-    patient_id = data.get("patient_id", slug)[:64]
-    patient = {"resourceType": "Patient", "id": patient_id, **data.get("patient", {})}
-    ref = f"Patient/{patient_id}"
-    record = [patient, *_with_ids_and_subject(data.get("resources", []), ref, "")]
-    context: dict[str, Any] = {}
-    if data.get("draftOrders"):
-        context["draftOrders"] = _bundle(_with_ids_and_subject(data["draftOrders"], ref, "draft-"))
-    if "selections" in data:
-        context["selections"] = list(data["selections"])
-    expected: dict[str, Any] = {
-        key: list(data.get("expected", {}).get(key, []))
-        for key in ("true", "false", "actions", "absent_actions")
-    }
-    # Optional: exact values of non-boolean definitions, e.g. {"Pediatric Target Hegar Size": 13}.
-    expected["values"] = dict(data.get("expected", {}).get("values", {}))
-    # Optional: suggestions a card must offer, {action id: [{label, isRecommended, delete}]}.
-    expected["suggestions"] = dict(data.get("expected", {}).get("suggestions", {}))
-    return Scenario(
-        slug=slug,
-        name=data["name"],
-        rows=list(data["rows"]),
-        kind=data["kind"],
-        hook=data["hook"],
-        patient_id=patient_id,
-        bundle=_bundle(record),
-        context=context,
-        parameters=dict(data.get("parameters", {})),
-        now=now,
-        expected=expected,
-    )
+    return load_example(path, now, raw)
 
 
 def load_scenarios(now: datetime | None = None, cases_dir: Path = CASES_DIR) -> list[Scenario]:
-    """Every scenario in ``cases/`` (sorted by slug), dated relative to ``now`` (default: now)."""
+    """Every scenario in ``CASES_DIR`` (sorted by slug), dated relative to ``now`` (default:
+    now)."""
     now = now or datetime.now(UTC)
-    return [load_scenario(p, now) for p in sorted(cases_dir.glob("*.json"))]
+    return [load_scenario(p, now) for p in example_paths(cases_dir)]

@@ -1,9 +1,9 @@
 """Every decision row fires for its patients and stays silent for its near-misses, in both engines.
 
-Each scenario (tests/scenarios/cases/) is a patient whose record is dated relative to now. The
-expected definitions and cards are evaluated with cql-execution (the reference engine, "oracle")
-and with our Python ELM engine, on the same committed ELM and the same ValueSets, and the two
-engines must agree on every definition of the library.
+Each scenario (service/preview/example_patients/) is a patient whose record is dated relative to
+now. The expected definitions and cards are evaluated with cql-execution (the reference engine,
+"oracle") and with our Python ELM engine, on the same committed ELM and the same ValueSets, and the
+two engines must agree on every definition of the library.
 """
 
 from __future__ import annotations
