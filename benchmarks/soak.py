@@ -11,8 +11,9 @@ threads for `--duration` seconds. Each thread loops over:
 - hook calls (patient-view and order hooks) for the bundled scenario patients with complete
   prefetch, checking a 200 with a `cards` list;
 - feedback batches of 1-3 items for the cards just received (accepted with a suggestion, or
-  overridden with a reason) or for unknown cards, each item unique; one batch in ten re-sends an
-  item already confirmed (EHRs retry: duplicates must not be stored twice).
+  overridden with a reason), each item unique; one batch in ten re-sends an item already
+  confirmed (EHRs retry: duplicates must not be stored twice); and, now and then, feedback for a
+  card the service never issued, which must be refused with a 400 (counted, not an error).
 Afterwards it reads the store directly and counts, for every item the service answered 200 for,
 how many rows hold it. It prints requests sent, errors, records confirmed, lost and duplicated,
 and exits 1 unless errors, lost and duplicated are all 0.
@@ -69,6 +70,7 @@ class Tally:
     errors: dict = field(default_factory=dict)
     confirmed: dict = field(default_factory=dict)  # (card, outcome, timestamp) -> service id
     unconfirmed: int = 0
+    refused_unknown: int = 0  # feedback for never-issued cards, refused with 400 as it must be
 
     def error(self, kind: str) -> None:
         with self.lock:
@@ -117,10 +119,31 @@ def client(port: int, calls, deadline: float, tally: Tally, seed: int, clock) ->
         with tally.lock:
             tally.requests += 1
             tally.hook_calls += 1
+        if not cards or rng.random() < 0.1:
+            # Feedback for a card this service never issued must be refused (400), not stored.
+            unknown = {
+                "card": str(uuid.uuid4()),
+                "outcome": "overridden",
+                "outcomeTimestamp": clock(),
+            }
+            try:
+                status, _ = request(
+                    port, "POST", f"/cds-services/{service}/feedback", {"feedback": [unknown]}
+                )
+            except OSError as e:
+                status = type(e).__name__
+            with tally.lock:
+                tally.requests += 1
+                tally.feedback_calls += 1
+                tally.refused_unknown += 1 if status == 400 else 0
+            if status != 400:
+                tally.error(f"unknown-card feedback {status}")
+            if not cards:
+                continue
         items = []
         for _ in range(rng.randint(1, 3)):
             ts = clock()
-            card = rng.choice(cards) if cards and rng.random() < 0.8 else None
+            card = rng.choice(cards)
             if card and card.get("suggestions") and rng.random() < 0.5:
                 items.append(
                     {
@@ -132,11 +155,11 @@ def client(port: int, calls, deadline: float, tally: Tally, seed: int, clock) ->
                 )
             else:
                 item = {
-                    "card": card["uuid"] if card else str(uuid.uuid4()),
+                    "card": card["uuid"],
                     "outcome": "overridden",
                     "outcomeTimestamp": ts,
                 }
-                reasons = (card or {}).get("overrideReasons") or []
+                reasons = card.get("overrideReasons") or []
                 if reasons:
                     item["overrideReason"] = {"reason": rng.choice(reasons), "userComment": "soak"}
                 items.append(item)
@@ -245,6 +268,7 @@ def run(backend: str, args) -> dict:
         "records_confirmed": len(tally.confirmed),
         "duplicates_resent": tally.duplicates_sent,
         "records_unconfirmed": tally.unconfirmed,
+        "unknown_cards_refused": tally.refused_unknown,
         "records_lost": lost,
         "records_stored_twice": doubled,
         "rows_in_store": sum(counts.values()),
@@ -284,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             f"feedback; {r['req_per_s']}/s), errors {r['errors']} {r['error_kinds'] or ''}, "
             f"records confirmed {r['records_confirmed']} (+{r['duplicates_resent']} duplicate "
             f"re-sends), records lost {r['records_lost']}, stored twice "
-            f"{r['records_stored_twice']}, unconfirmed {r['records_unconfirmed']}"
+            f"{r['records_stored_twice']}, unconfirmed {r['records_unconfirmed']}, "
+            f"feedback for never-issued cards refused {r['unknown_cards_refused']}"
         )
         print(json.dumps(r))
         ok = ok and r["errors"] == 0 and r["records_lost"] == 0 and r["records_stored_twice"] == 0
