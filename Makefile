@@ -34,7 +34,9 @@ setup-dev: $(DEV_STAMP) node
 	scripts/install-test-tools.sh
 
 # Local run: bound to 127.0.0.1, client JWT verification off unless CDS_AUTH=jwt is given
-# (the service logs a warning). Production settings: docs/deploy.md.
+# (the service logs a warning). Metrics as in production: gunicorn.conf.py makes a temporary
+# PROMETHEUS_MULTIPROC_DIR (removed on exit) unless one is given. Production settings:
+# docs/deploy.md.
 run: setup
 	CDS_AUTH=$${CDS_AUTH:-off} $(BIN)/gunicorn -c deploy/gunicorn.conf.py 'service.app:create_app()'
 

@@ -1,15 +1,19 @@
 """Service settings, read once from the environment with safe (production) defaults.
 
 Every setting is documented in docs/deploy.md (operators) and docs/security.md (trust settings).
-`Settings.from_env()` is the only place that reads `os.environ`; the app factory receives a
-`Settings` object so that tests build one directly.
+This module is the only place that reads the service's environment variables:
+`Settings.from_env()` (the app; the app factory receives a `Settings` object so that tests build
+one directly) and `ServerSettings.from_env()` (gunicorn, deploy/gunicorn.conf.py). A value that
+cannot be understood raises ConfigError naming the variable and the form it expects.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import multiprocessing
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,7 +60,8 @@ class TrustedIssuer:
         )
 
 
-def _bool(value: str | None, default: bool) -> bool:
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
     if value is None or value.strip() == "":
         return default
     v = value.strip().lower()
@@ -64,7 +69,48 @@ def _bool(value: str | None, default: bool) -> bool:
         return True
     if v in {"0", "false", "no", "off"}:
         return False
-    raise ConfigError(f"not a boolean: {value!r}")
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), not {value!r}")
+
+
+def _number(env: dict[str, str], name: str, default, kind: type, minimum: float | None):
+    """env[name] as an int or float (unset or blank: `default`), at least `minimum`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    form = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {form}, not {raw!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{name} must be {form}, not {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be {form} of at least {minimum:g}, not {raw!r}")
+    return value
+
+
+def _int(env: dict[str, str], name: str, default: int | None, minimum: int | None = 0):
+    return _number(env, name, default, int, minimum)
+
+
+def _float(env: dict[str, str], name: str, default: float | None, minimum: float | None = 0):
+    return _number(env, name, default, float, minimum)
+
+
+def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw.lower()
+
+
+def metrics_dir_from_env(env: dict[str, str] | None = None) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR: prometheus_client's multiprocess directory (None: unset)."""
+    env = os.environ if env is None else env
+    raw = (env.get("PROMETHEUS_MULTIPROC_DIR") or "").strip()
+    return Path(raw) if raw else None
 
 
 def _list(value: str | None) -> tuple[str, ...]:
@@ -119,7 +165,8 @@ class Settings:
     max_request_bytes: int = 5 * 1024 * 1024
     smart_app_url: str | None = None
     log_level: str = "INFO"
-    # Directory where worker processes share metric snapshots (set by deploy/gunicorn.conf.py).
+    # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR: set, made and cleaned
+    # by deploy/gunicorn.conf.py). None: single-process metrics (tests, the Flask dev server).
     metrics_dir: Path | None = None
     # Deployment values of CQL parameters (thresholds, look-backs): a FHIR Parameters resource
     # (the shape of $apply's `parameters`), checked against the loaded libraries at start-up
@@ -167,43 +214,74 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         issuers = _issuers(env)
+        audit_days = _float(env, "CDS_AUDIT_RETENTION_DAYS", cls.audit_retention_days)
         return cls(
             content_dir=Path(env.get("CDS_CONTENT_DIR") or cls.content_dir),
             cql_dir=Path(env.get("CDS_CQL_DIR") or cls.cql_dir),
             database_url=env.get("DATABASE_URL") or None,
             sqlite_path=Path(env.get("CDS_SQLITE_PATH") or cls.sqlite_path),
-            audit_retention_days=float(env.get("CDS_AUDIT_RETENTION_DAYS", 365)),
+            audit_retention_days=audit_days,
             # Unset: the audit retention (feedback is about cards the audit records).
-            feedback_retention_days=float(
-                env.get("CDS_FEEDBACK_RETENTION_DAYS") or env.get("CDS_AUDIT_RETENTION_DAYS", 365)
-            ),
+            feedback_retention_days=_float(env, "CDS_FEEDBACK_RETENTION_DAYS", audit_days),
             auth_enabled=_auth_enabled(env.get("CDS_AUTH")),
             fhir_auth_enabled=_fhir_auth(env.get("CDS_FHIR_AUTH")),
             trusted_issuers=issuers,
-            jwt_leeway_seconds=int(env.get("CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds)),
-            jti_retention_seconds=int(env.get("CDS_JTI_RETENTION_SECONDS", 3600)),
-            jwks_cache_seconds=int(env.get("CDS_JWKS_CACHE_SECONDS", cls.jwks_cache_seconds)),
+            jwt_leeway_seconds=_int(env, "CDS_JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds),
+            jti_retention_seconds=_int(env, "CDS_JTI_RETENTION_SECONDS", cls.jti_retention_seconds),
+            jwks_cache_seconds=_int(env, "CDS_JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
             external_base_url=_base_url(env.get("CDS_EXTERNAL_BASE_URL")),
             fhir_server_allowlist=_list(env.get("CDS_FHIR_SERVER_ALLOWLIST")),
-            allow_private_fhir_addresses=_bool(env.get("CDS_FHIR_ALLOW_PRIVATE_ADDRESSES"), False),
-            allow_http_fhir=_bool(env.get("CDS_FHIR_ALLOW_HTTP"), False),
-            fhir_connect_timeout=float(env.get("CDS_FHIR_CONNECT_TIMEOUT", 2.0)),
-            fhir_read_timeout=float(env.get("CDS_FHIR_READ_TIMEOUT", 5.0)),
-            fhir_retries=int(env.get("CDS_FHIR_RETRIES", 2)),
-            fhir_max_pages=int(env.get("CDS_FHIR_MAX_PAGES", 10)),
-            fhir_total_timeout=float(env["CDS_FHIR_TOTAL_TIMEOUT"])
-            if env.get("CDS_FHIR_TOTAL_TIMEOUT")
-            else None,
+            allow_private_fhir_addresses=_bool(env, "CDS_FHIR_ALLOW_PRIVATE_ADDRESSES", False),
+            allow_http_fhir=_bool(env, "CDS_FHIR_ALLOW_HTTP", False),
+            fhir_connect_timeout=_float(env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout),
+            fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout),
+            fhir_retries=_int(env, "CDS_FHIR_RETRIES", cls.fhir_retries),
+            fhir_max_pages=_int(env, "CDS_FHIR_MAX_PAGES", cls.fhir_max_pages, minimum=1),
+            fhir_total_timeout=_float(env, "CDS_FHIR_TOTAL_TIMEOUT", None) or None,
             fhir_max_concurrency=_positive_int(env, "CDS_FHIR_MAX_CONCURRENCY", 8),
             fhir_max_bytes_per_call=_positive_int(
                 env, "CDS_FHIR_MAX_BYTES_PER_CALL", cls.fhir_max_bytes_per_call
             ),
             cors_origins=_list(env.get("CDS_CORS_ORIGINS", "*")) or ("*",),
-            max_request_bytes=int(env.get("CDS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)),
+            max_request_bytes=_int(env, "CDS_MAX_REQUEST_BYTES", cls.max_request_bytes, minimum=1),
             smart_app_url=env.get("CDS_SMART_APP_URL") or None,
-            log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
-            metrics_dir=Path(env["CDS_METRICS_DIR"]) if env.get("CDS_METRICS_DIR") else None,
+            log_level=_choice(env, "CDS_LOG_LEVEL", "info", LOG_LEVELS).upper(),
+            metrics_dir=metrics_dir_from_env(env),
             cql_parameters=_cql_parameters(env),
+        )
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """gunicorn's settings (deploy/gunicorn.conf.py); the app's are `Settings`."""
+
+    bind: str = "127.0.0.1:8080"
+    # The work is CPU-bound Python (CQL evaluation): one sync worker per core, plus one to cover
+    # I/O waits (database, EHR FHIR fetches).
+    workers: int = field(default_factory=lambda: multiprocessing.cpu_count() + 1)
+    worker_timeout: int = 30
+    forwarded_allow_ips: str = "127.0.0.1"
+    access_log: str | None = "-"  # "-": stdout; None: no access log; else a file path
+    log_level: str = "info"
+    metrics_dir: Path | None = None  # None: gunicorn.conf.py makes a temporary one
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
+        env = dict(os.environ if env is None else env)
+        bind = (env.get("CDS_BIND") or "").strip() or cls.bind
+        access = (env.get("CDS_ACCESS_LOG") or "").strip() or "-"
+        return cls(
+            bind=bind,
+            workers=_int(env, "WEB_CONCURRENCY", None, minimum=1) or cls().workers,
+            worker_timeout=_int(env, "CDS_WORKER_TIMEOUT", cls.worker_timeout, minimum=1),
+            forwarded_allow_ips=(env.get("CDS_FORWARDED_ALLOW_IPS") or "").strip()
+            or cls.forwarded_allow_ips,
+            access_log=None if access.lower() == "off" else access,
+            log_level=_choice(env, "CDS_GUNICORN_LOG_LEVEL", cls.log_level, LOG_LEVELS),
+            metrics_dir=metrics_dir_from_env(env),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import prometheus_client  # noqa: F401  (first imported here, so in single-process mode)
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -50,7 +50,11 @@ def test_the_deployed_entry_point_reports_the_setting_without_a_stack_trace(monk
 
 @pytest.mark.slow
 def test_gunicorn_does_not_start_with_jwts_on_and_no_external_base_url(tmp_path):
-    env = {"CDS_AUTH": "jwt", "CDS_EXTERNAL_BASE_URL": None, "CDS_METRICS_DIR": str(tmp_path)}
+    env = {
+        "CDS_AUTH": "jwt",
+        "CDS_EXTERNAL_BASE_URL": None,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
     with pytest.raises(SystemExit) as exit_:
         start_gunicorn(free_port(), env, tmp_path / "error.log")
     log = (tmp_path / "error.log").read_text()

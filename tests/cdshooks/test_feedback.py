@@ -76,7 +76,7 @@ def test_duplicates_and_batches_are_answered_200_and_stored_once(client, auth):
     rows = client.application.extensions["cds_store"].feedback(SERVICE)
     assert sorted(r["card_uuid"] for r in rows) == sorted([first, second])
     text = client.get("/metrics").get_data(as_text=True)
-    assert f'cds_feedback_total{{outcome="overridden",service="{SERVICE}",' in text
+    assert f'cds_feedback_total{{outcome="overridden",service="{SERVICE}"}}' in text
 
 
 def test_invalid_feedback_is_400_naming_the_problem(client, auth):

@@ -25,7 +25,7 @@ def gunicorn(tmp_path_factory):
         "CDS_SQLITE_PATH": str(tmp / "cds.sqlite3"),
         "WEB_CONCURRENCY": "2",
         "CDS_ACCESS_LOG": str(tmp / "access.log"),
-        "CDS_METRICS_DIR": None,  # gunicorn.conf.py makes the shared metrics directory
+        "PROMETHEUS_MULTIPROC_DIR": None,  # gunicorn.conf.py makes the metrics directory
     }
     try:
         proc = start_gunicorn(port, env, tmp / "error.log")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cdshooks.conftest import SERVICE, full_prefetch, pain, patient_view
 from tests.support.cds_spec import assert_conforms, openapi
@@ -63,8 +68,8 @@ def test_metrics_count_latency_per_service_and_cards_by_indicator(client, auth):
     path = f"/cds-services/{SERVICE}"
     client.post(path, json=patient_view(full_prefetch(pain(8))), headers=auth(path))
     text = client.get("/metrics").get_data(as_text=True)
-    assert f'cds_request_duration_seconds_count{{service="{SERVICE}",' in text
-    assert f'cds_cards_total{{indicator="critical",service="{SERVICE}",' in text
+    assert f'cds_request_duration_seconds_count{{service="{SERVICE}"}} 1.0' in text
+    assert f'cds_cards_total{{indicator="critical",service="{SERVICE}"}}' in text
     assert "# TYPE cds_request_duration_seconds histogram" in text
 
 
@@ -86,19 +91,46 @@ def test_unknown_routes_and_methods_answer_operation_outcomes(client):
     assert na.status_code == 405 and na.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_metrics_of_all_workers_are_summed_when_they_share_a_directory(tmp_path):
-    from service.observability import standard_metrics
+WORKER = """
+import sys
+from service.observability import standard_metrics
 
-    w1, w2 = standard_metrics(tmp_path), standard_metrics(tmp_path)
-    w1._ident, w2._ident = "w1", "w2"
-    w1.inc("cds_cards_total", service="s", indicator="info")
-    w2.inc("cds_cards_total", service="s", indicator="info", amount=2)
-    w2.observe("cds_request_duration_seconds", 0.004, service="s")
-    w2._maybe_flush(force=True)
-    text = w1.render()  # the scrape reaches worker 1 only
-    assert 'cds_cards_total{indicator="info",service="s"} 3' in text
-    assert 'cds_request_duration_seconds_count{service="s"} 1' in text
-    assert 'cds_request_duration_seconds_bucket{le="0.005",service="s"} 1' in text
+m = standard_metrics(sys.argv[1])
+m.inc("cds_cards_total", float(sys.argv[2]), service="s", indicator="info")
+if len(sys.argv) > 3:
+    m.observe("cds_request_duration_seconds", 0.004, service="s")
+"""
+
+
+def test_metrics_of_all_workers_are_summed_when_they_share_a_directory(tmp_path):
+    """prometheus_client multiprocess mode: two worker processes write to the directory; a
+    scrape answered by any process that reads the directory sees the sum."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for args in (["1"], ["2", "observe"]):
+        subprocess.run([sys.executable, "-c", WORKER, str(tmp_path), *args], env=env, check=True)
+    script = "from service.observability import standard_metrics; "
+    script += f"print(standard_metrics({str(tmp_path)!r}).render())"
+    text = subprocess.run(
+        [sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    families = list(text_string_to_metric_families(text))  # valid Prometheus text
+    assert {f.name for f in families} >= {"cds_cards", "cds_request_duration_seconds"}
+    assert 'cds_cards_total{indicator="info",service="s"} 3.0' in text
+    assert 'cds_request_duration_seconds_count{service="s"} 1.0' in text
+    assert 'cds_request_duration_seconds_bucket{le="0.005",service="s"} 1.0' in text
+    assert "# TYPE cds_request_duration_seconds histogram" in text
+
+
+def test_single_process_metrics_are_valid_prometheus_text(client, auth):
+    path = f"/cds-services/{SERVICE}"
+    client.post(path, json=patient_view(full_prefetch(pain(8))), headers=auth(path))
+    resp = client.get("/metrics")
+    assert resp.mimetype == "text/plain"
+    families = {f.name: f for f in text_string_to_metric_families(resp.get_data(as_text=True))}
+    assert families["cds_cards"].type == "counter"
+    assert families["cds_request_duration_seconds"].type == "histogram"
+    assert families["cds_http_requests"].samples[0].labels.keys() == {"route", "status"}
+    assert not any(name.endswith("_created") for name in families)
 
 
 def test_every_schema_in_the_openapi_document_is_valid_json_schema():

@@ -273,7 +273,7 @@ def test_rejections_are_counted_in_the_metrics_by_service_and_source(client, aut
     call(client, auth, with_condition(condition("Patient/p2"), condition("Patient/p3", "c3")))
     text = client.get("/metrics").get_data(as_text=True)
     counts = {
-        line.split("{")[1].split(",worker")[0]: float(line.rsplit(" ", 1)[1])
+        line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if line.startswith("cds_patient_scope_rejections_total{")
     }

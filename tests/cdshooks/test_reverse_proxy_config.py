@@ -123,7 +123,7 @@ def compose() -> dict:
 @pytest.fixture
 def gunicorn(monkeypatch, tmp_path) -> dict:
     """deploy/gunicorn.conf.py's settings (its own metrics directory not made)."""
-    monkeypatch.setenv("CDS_METRICS_DIR", str(tmp_path))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     return runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
 
 

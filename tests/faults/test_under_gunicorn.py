@@ -80,7 +80,8 @@ def test_a_hanging_fhir_server_gets_a_412_from_a_gunicorn_worker_within_budget(m
 
 def gunicorn_config(monkeypatch, tmp_path, **env) -> dict:
     """deploy/gunicorn.conf.py as gunicorn reads it, under this environment."""
-    monkeypatch.setenv("CDS_METRICS_DIR", str(tmp_path))  # no temporary directory of its own
+    # Its own metrics directory, not a temporary one made by the configuration.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     for name in ("CDS_FHIR_TOTAL_TIMEOUT", "CDS_FHIR_READ_TIMEOUT", "CDS_WORKER_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -128,7 +129,7 @@ def test_gunicorn_refuses_to_start_with_a_fhir_budget_beyond_its_worker_timeout(
         "CDS_AUTH": "off",
         "DATABASE_URL": None,
         "CDS_SQLITE_PATH": str(tmp_path / "cds.sqlite3"),
-        "CDS_METRICS_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
         "CDS_WORKER_TIMEOUT": "10",
         "CDS_FHIR_TOTAL_TIMEOUT": "12",
     }
