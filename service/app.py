@@ -18,10 +18,14 @@ from flask import Flask, Response, g, request
 from flask.wrappers import Request
 
 from service import fhirapi
+from service.apply import apply_plan_definition
+from service.apply.values import to_fhir
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.security import ClientJwtGuard, JwtVerifier
 from service.config import ConfigError, Settings
 from service.errors import PLAIN, ApiError, register_error_handlers
+from service.knowledge import KnowledgeBase
+from service.knowledge.parameters import resolve_parameters
 from service.observability import configure_logging, log_event, standard_metrics
 from service.preview import create_blueprint as create_preview_blueprint
 from service.store import Store, open_store
@@ -60,9 +64,6 @@ def _with_deployment_parameters(knowledge, resource: dict | None):
     """The knowledge base with CDS_CQL_PARAMETERS[_FILE] applied: converted and checked once
     (a wrong name or type raises ConfigError: the service does not start), then logged (names
     and values only; an empty object when every parameter keeps the content's default)."""
-    from service.apply.values import to_fhir
-    from service.knowledge.parameters import resolve_parameters
-
     values = resolve_parameters(knowledge, resource) if resource else {}
     log_event(
         log,
@@ -118,12 +119,10 @@ def create_app(
             logging.WARNING,
         )
     if knowledge is None:
-        from service.knowledge import KnowledgeBase
-
         knowledge = KnowledgeBase.load(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
     knowledge = _with_deployment_parameters(knowledge, settings.cql_parameters)
     if apply is None:
-        from service.apply import apply_plan_definition as apply
+        apply = apply_plan_definition
     store = store or open_store(settings)
     metrics = standard_metrics(settings.metrics_dir)
 

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from service.apply.activity import SUPPORTED_KINDS
 from service.knowledge.expressions import (
     EVIDENCE_URL,
     IDENTIFIER_LANGUAGE,
     INLINE_LANGUAGES,
     TARGET_URL,
+    action_text_element,
     expression_name,
     generated_library_name,
     library_name_from_canonical,
@@ -190,8 +192,6 @@ class _Preparer:
 
     # -- artifacts --------------------------------------------------------------------------
     def activity(self, ad: dict) -> PreparedActivity:
-        from service.apply.activity import SUPPORTED_KINDS
-
         canonical = canonical_of(ad)
         where = f"ActivityDefinition/{ad.get('id')}"
         kind = ad.get("kind")
@@ -336,15 +336,6 @@ def is_remove(action: dict) -> bool:
         c.get("system") == ACTION_TYPE_SYSTEM and c.get("code") == "remove"
         for c in (action.get("type") or {}).get("coding") or ()
     )
-
-
-def action_text_element(path: object) -> str | None:
-    """The RequestGroup action element an `action.<element>` / `%action.<element>` dynamicValue
-    path names (None when the path does not target the action)."""
-    if not isinstance(path, str):
-        return None
-    path = path.strip().removeprefix("%")
-    return path.removeprefix("action.") if path.startswith("action.") else None
 
 
 def _check_path(kind: str, path: str, where: str) -> None:

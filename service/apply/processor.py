@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from service import conventions
 from service.apply.activity import PathError, base_resource, set_path
 from service.apply.evidence import evidence_extension
@@ -29,6 +31,7 @@ from service.apply.prepare import (
     prepared_plan,
 )
 from service.apply.values import ConversionError, to_fhir
+from service.elm import ElmError
 from service.knowledge.expressions import SUFFIX
 from service.knowledge.parameters import merge_parameters
 
@@ -121,7 +124,6 @@ def _describe(exc: Exception) -> str:
 
 def _is_valid(resource: dict) -> bool:
     from fhir.resources.R4B import get_fhir_model_class
-    from pydantic import ValidationError
 
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
@@ -239,8 +241,6 @@ class _Request:
 
     def evaluate(self, needs: dict[str, tuple[str, ...]]) -> None:
         """One engine call per library; on failure, isolate the failing definitions."""
-        from service.elm import ElmError
-
         engine = self.kb.engine
         for library, definitions in needs.items():
             pending = [d for d in definitions if d not in self.results.get(library, {})]

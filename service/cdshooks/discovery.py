@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import quote
 
+from service.apply.values import to_fhir
 from service.knowledge.loader import KnowledgeError
 from service.observability import log_event
 
@@ -169,8 +170,6 @@ def build_services(kb, today: date | None = None) -> dict[str, CdsService]:
         prefetch = prefetch_templates(kb.data_requirements(pd), kb, today)
         parameters = {}
         if hasattr(kb, "parameter_values"):  # the effective thresholds, shown in discovery
-            from service.apply.values import to_fhir
-
             parameters = {k: to_fhir(v) for k, v in kb.parameter_values(pd).items()}
         services[pd["id"]] = CdsService(
             id=pd["id"],

@@ -9,27 +9,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from service.elm import ElmEngine, ElmError, Terminology
+from service.elm.canonical import from_canonical, to_canonical
+from service.elm.conformance.cli import main as conformance_main
+
 
 def _to_json(value: Any) -> Any:
-    try:
-        from service.elm.canonical import to_canonical  # type: ignore[import-not-found]
-    except ImportError:
-        from service.elm.jsonify import to_json as to_canonical
     return to_canonical(value)
 
 
 def _from_json(value: Any) -> Any:
     """Parameter values: canonical JSON (`{"@type": "DateTime", ...}`) becomes CQL values."""
-    try:
-        from service.elm.canonical import from_canonical
-    except ImportError:  # pragma: no cover - canonical.py ships with the engine
-        return value
     return from_canonical(value)
 
 
 def _evaluate(argv: list[str]) -> int:
-    from service.elm import ElmEngine, ElmError, Terminology
-
     ap = argparse.ArgumentParser(prog="python -m service.elm evaluate")
     ap.add_argument("--elm-dir", required=True, type=Path, help="directory of ELM JSON")
     ap.add_argument("--library", required=True, help="library to evaluate")
@@ -79,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "evaluate":
         return _evaluate(rest)
     if cmd == "conformance":
-        from service.elm.conformance.cli import main as conformance_main
-
         return int(conformance_main(rest) or 0)
     print(f"unknown command {cmd!r} (expected evaluate or conformance)", file=sys.stderr)
     return 2

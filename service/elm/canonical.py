@@ -33,6 +33,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from service.elm.datatypes import Code, Concept, Tuple
+from service.elm.datatypes.interval import Interval
+from service.elm.datatypes.quantity import Quantity, Ratio
+from service.elm.datatypes.temporal import Date, DateTime, Time
 from service.elm.units import PLURAL_TO_SINGULAR
 
 DECIMAL_PLACES = 8
@@ -72,9 +76,6 @@ def _tuple(items: Any) -> dict:
 
 def to_canonical(value: Any) -> Any:
     """The canonical JSON of a CQL value (see the module docstring)."""
-    from service.elm.datatypes import Code, Concept, Tuple
-    from service.elm.datatypes.temporal import Date, DateTime, Time
-
     v = value
     if v is None or isinstance(v, bool | str):
         return v
@@ -151,9 +152,6 @@ def from_canonical(c: Any) -> Any:
     without ``@type`` is FHIR JSON and stays a dict. Numbers: JSON integers become Integer,
     other numbers Decimal.
     """
-    from service.elm.datatypes import Code, Concept, Tuple
-    from service.elm.datatypes.temporal import Date, DateTime, Time
-
     if c is None or isinstance(c, bool | str | int | Decimal):
         return c
     if isinstance(c, float):
@@ -176,16 +174,10 @@ def from_canonical(c: Any) -> Any:
     if kind == "Tuple":
         return Tuple({k: from_canonical(v) for k, v in c["elements"].items()})
     if kind == "Quantity":
-        from service.elm.datatypes.quantity import Quantity
-
         return Quantity(Decimal(str(c["value"])), c.get("unit") or "1")
     if kind == "Ratio":
-        from service.elm.datatypes.quantity import Ratio
-
         return Ratio(from_canonical(c["numerator"]), from_canonical(c["denominator"]))
     if kind == "Interval":
-        from service.elm.datatypes.interval import Interval
-
         return Interval(
             from_canonical(c.get("low")),
             from_canonical(c.get("high")),

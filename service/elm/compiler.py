@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from service.elm.datamodel import MODEL
 from service.elm.errors import ElmLoadError
 from service.elm.registry import OPERATORS
 from service.elm.runtime.context import FoldContext
@@ -243,11 +244,9 @@ class Compiler:
             if d is not None:
                 return result_type(d.node) or result_type(d.node.get("expression"))
         if node.get("type") == "Property" and node.get("source") is not None:
-            from service.elm.fhir.elements import path_type
-
             owner = self.static_type(node["source"])
             if owner and owner.startswith("FHIR."):
-                return path_type(owner, node["path"])
+                return MODEL.path_type(owner, node["path"])
         return None
 
     # -- resolution ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
@@ -48,8 +49,6 @@ def register(
     public.
     `metrics` (optional) counts $apply data rejected for being about another patient.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         software = version("anal-dilation-cds")
     except PackageNotFoundError:

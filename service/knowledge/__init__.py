@@ -20,6 +20,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from service.elm import ElmEngine, ElmError, Terminology
 from service.knowledge.data_requirements import (
     included_libraries,
     iter_expression_libraries,
@@ -36,6 +37,7 @@ from service.knowledge.loader import (
     read_content,
     validate_r4,
 )
+from service.knowledge.parameters import effective_values
 
 __all__ = ["SEARCH_PARAMETERS", "KnowledgeBase", "KnowledgeError", "canonical_base"]
 
@@ -73,8 +75,6 @@ class KnowledgeBase:
         cls, content_dir: Path, cql_dir: Path, *, elm_dir: Path | None = None
     ) -> KnowledgeBase:
         """Load `content_dir/**/*.json` and `cql_dir/*.cql` + `cql_dir/elm/*.json`."""
-        from service.elm import ElmEngine, ElmError, Terminology
-
         content_dir, cql_dir = Path(content_dir), Path(cql_dir)
         index = ArtifactIndex()
         resources = []
@@ -233,7 +233,6 @@ class KnowledgeBase:
     def parameter_values(self, plan_definition: dict) -> dict[str, Any]:
         """{name: CQL value} of the parameters a PlanDefinition's logic runs with: the
         deployment's value, else the content's default (per-request parameters left out)."""
-        from service.knowledge.parameters import effective_values
 
         return effective_values(self, self.libraries_of(plan_definition))
 

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,15 @@ EVIDENCE_URL = conventions.EVIDENCE_EXPRESSION
 #: On a child action of type `remove`: the definition returning the resources to remove.
 TARGET_URL = conventions.TARGET_EXPRESSION
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def action_text_element(path: object) -> str | None:
+    """The RequestGroup action element an `action.<element>` / `%action.<element>` dynamicValue
+    path names (None when the path does not target the action)."""
+    if not isinstance(path, str):
+        return None
+    path = path.strip().removeprefix("%")
+    return path.removeprefix("action.") if path.startswith("action.") else None
 
 
 def expression_name(expression: str) -> str:
@@ -115,8 +125,6 @@ def collect_uses(resources: list[dict]) -> dict[str, LibraryUses]:
 
 
 def _version_of(cql_dir: Path, library: str) -> str | None:
-    import re
-
     for path in sorted(cql_dir.glob("*.cql")):
         text = path.read_text(encoding="utf-8")
         if library_name_of(text) == library:

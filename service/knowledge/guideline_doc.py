@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from service import conventions
+from service.knowledge.expressions import action_text_element
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT_DIR = ROOT / "plandefinitions"
@@ -66,8 +67,6 @@ def _condition(action: dict) -> str:
 def computed_text(action: dict) -> str:
     """For an action whose `action.*` dynamicValues compute the card text (the static text
     being the fallback): 'title from `X`; description from `Y`'; '' when there are none."""
-    from service.apply.prepare import action_text_element
-
     parts = []
     for dv in action.get("dynamicValue", []):
         element = action_text_element(dv.get("path"))

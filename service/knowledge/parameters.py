@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from service.config import ConfigError
+from service.elm.datatypes.clinical import Concept
+from service.elm.fhir.values import ConversionError, parameters_to_cql
 
 if TYPE_CHECKING:
     from service.knowledge import KnowledgeBase
@@ -95,8 +97,6 @@ def _coerce(value: Any, declared: str) -> Any:
     if declared == "Decimal" and got == "Integer":
         return Decimal(value)
     if declared == "Concept" and got == "Code":
-        from service.elm.datatypes.clinical import Concept
-
         return Concept([value])
     if declared.startswith("List<"):
         element = declared[len("List<") : -1]
@@ -110,8 +110,6 @@ def resolve_parameters(kb: KnowledgeBase, resource: dict | None) -> dict[str, An
     Raises ConfigError naming the parameter and what is wrong."""
     if not resource:
         return {}
-    from service.apply.values import ConversionError, parameters_to_cql
-
     try:
         values = parameters_to_cql(resource)
     except ConversionError as exc:

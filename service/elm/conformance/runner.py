@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from service.elm import ElmEngine, semantics
 from service.elm.canonical import to_canonical
 from service.elm.conformance.suite import ConformanceTest
 from service.elm.conformance.translation import FileTranslation, TranslatedUnit
+from service.elm.errors import CqlError
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 
@@ -128,8 +130,6 @@ def matches(actual: Any, expected: Any) -> bool:
     nulls, values of different precision), `~` must be true. The CQL types must agree too.
     An uncertainty matches the closed Interval of its bounds (the suite's notation for it).
     """
-    from service.elm import semantics
-
     if actual is None and expected is None:
         return True
     if _uncertainty_vs_interval(actual, expected):
@@ -185,8 +185,6 @@ def crashed(exc: BaseException) -> bool:
     The walk stops at the first deliberate CQL error (`CqlError`): an operator that raises one
     while handling, say, a KeyError has decided that this is the CQL error.
     """
-    from service.elm.errors import CqlError
-
     seen = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
@@ -216,8 +214,6 @@ class OurEngine:
     """Loads a translated unit into our ElmEngine (per test when the unit fails to load)."""
 
     def __init__(self, timeout: float) -> None:
-        from service.elm import ElmEngine
-
         self.engine_class = ElmEngine
         self.timeout = timeout
 

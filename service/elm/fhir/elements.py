@@ -7,16 +7,25 @@
   choice property compile to a single key lookup.
 - Primitives: a FHIR primitive element is its raw JSON value; `.value` on it (as FHIRHelpers
   does) converts to the System type (dates and times parsed, decimals as Decimal).
+
+Importing this module registers this behaviour as the ELM core's data model
+(`service.elm.datamodel.MODEL`, see `install`): the core never imports FHIR code.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator, spec_name
+from service.elm import semantics
+from service.elm.compiler import Compiler, Evaluator, result_type, spec_name
+from service.elm.datamodel import MODEL
+from service.elm.datatypes.temporal import Date, DateTime, Time
+from service.elm.ops.structured import compile_property_source, get_property, property_getter
 
 FHIR_STRINGS = frozenset(
     [
@@ -51,18 +60,12 @@ class FhirChoice:
         self.value = value
 
     def cql_property(self, name: str) -> Any:
-        from service.elm.ops.structured import get_property
-
         return get_property(self.value, name)
 
     def cql_equal(self, other: Any) -> bool | None:
-        from service.elm import semantics
-
         return semantics.equal(self.value, unwrap(other))
 
     def cql_equivalent(self, other: Any) -> bool:
-        from service.elm import semantics
-
         return semantics.equivalent(self.value, unwrap(other))
 
     def __repr__(self) -> str:
@@ -98,8 +101,6 @@ def _fhir_local(type_name: str | None) -> str | None:
 
 def primitive_converter(fhir_type: str) -> Callable[[Any], Any] | None:
     """Converter from a FHIR primitive's JSON value to its System value."""
-    from service.elm.datatypes.temporal import Time
-
     if fhir_type in FHIR_STRINGS:
         return lambda v: v if isinstance(v, str) or v is None else str(v)
     if fhir_type in FHIR_INTEGERS:
@@ -138,15 +139,12 @@ def _offset_hours(off: Any) -> Any:
 def _parse_datetime(s: str, default_tz: Any) -> Any:
     # DateTime values are immutable, so parses of the same string are shared (process-wide):
     # a patient's dates are read by many definitions and by many requests.
-    from service.elm.datatypes.temporal import DateTime
 
     return DateTime.parse(s, default_tz)
 
 
 @lru_cache(maxsize=8192)
 def _parse_date(s: str) -> Any:
-    from service.elm.datatypes.temporal import Date
-
     return Date.parse(s)
 
 
@@ -178,9 +176,6 @@ _MODEL: dict | None = None
 def _model() -> dict:
     global _MODEL
     if _MODEL is None:
-        import json
-        from pathlib import Path
-
         table = Path(__file__).with_name("fhir_modelinfo_4_0_1.json")
         _MODEL = json.loads(table.read_text(encoding="utf-8"))["types"]
     return _MODEL
@@ -243,8 +238,6 @@ def compile_fhir_property(
                 if isinstance(v, FhirChoice):
                     v = v.value
                 if not isinstance(v, (str, int, float)):
-                    from service.elm.ops.structured import get_property
-
                     return get_property(v, "value")
                 if conv is parse_fhir_datetime:
                     return conv(v, ctx)
@@ -295,7 +288,6 @@ def _compile_primitive_sibling(node: dict, path: str, c: Compiler) -> Evaluator 
     if not isinstance(src, dict) or src.get("type") != "Property" or "." in src.get("path", ""):
         return None
     key = "_" + src["path"]
-    from service.elm.ops.structured import compile_property_source
 
     parent = compile_property_source(src, c)
 
@@ -318,8 +310,6 @@ def _compile_value_path(
     primitive (a raw JSON value) is the primitive itself, converted to the System type. The
     type comes from the ELM result type, else from the FHIR model (`Patient.birthDate.value`
     is a System.Date)."""
-    from service.elm.compiler import result_type
-    from service.elm.ops.structured import get_property, property_getter
 
     rtype = result_type(node)
     if (not rtype or not rtype.startswith("System.")) and source_type:
@@ -366,7 +356,6 @@ def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | Non
     if local is None:
         return None
     key = choice_key(operand["path"], local)
-    from service.elm.ops.structured import compile_property_source
 
     src = compile_property_source(operand, c)
 
@@ -379,3 +368,64 @@ def compile_choice_cast(node: dict, target: str, c: Compiler) -> Evaluator | Non
         return obj.get(key)
 
     return cast
+
+
+_FHIR_QUANTITY_KINDS = frozenset(
+    ("Quantity", "Age", "Duration", "Count", "Distance", "SimpleQuantity", "MoneyQuantity")
+)
+
+
+def fhir_type_test(local: str) -> Any:
+    """A predicate value -> True/False/None for the FHIR type `local` ('Observation',
+    'Quantity', 'dateTime', ...): choice tags and resource types are checked."""
+
+    def test(v: Any) -> bool | None:
+        if isinstance(v, FhirChoice):
+            if v.type == local:
+                return True
+            return local == "Quantity" and v.type in _FHIR_QUANTITY_KINDS
+        if isinstance(v, dict):
+            rt = v.get("resourceType")
+            if rt is not None:
+                return rt == local or local in ("Resource", "DomainResource")
+        return None  # an untagged element: trust the translator's static typing
+
+    return test
+
+
+def sort_value_converter(type_name: str | None) -> Any:
+    """Sort keys typed as FHIR primitives are compared as their System values (a FHIR
+    `instant` string becomes a DateTime), not as JSON strings."""
+    if not type_name or not type_name.startswith("FHIR."):
+        return None
+
+    local = type_name[5:]
+    if local not in FHIR_PRIMITIVES:
+        return None
+    conv = primitive_converter(local)
+    if conv is None:
+        return None
+
+    def convert(v: Any, ctx: Any) -> Any:
+        if isinstance(v, FhirChoice):
+            v = v.value
+        if v is None or isinstance(v, (dict, list)):
+            return v
+        return parse_fhir_datetime(v, ctx) if conv is parse_fhir_datetime else conv(v)
+
+    return convert
+
+
+def install() -> None:
+    """Register FHIR R4 as the data model of the ELM core (done on import; idempotent)."""
+    MODEL.missing_element = choice_lookup
+    MODEL.compile_property = compile_fhir_property
+    MODEL.element_type = element_type
+    MODEL.path_type = path_type
+    MODEL.compile_choice_cast = compile_choice_cast
+    MODEL.unwrap = unwrap
+    MODEL.sort_value_converter = sort_value_converter
+    MODEL.type_tests["FHIR"] = fhir_type_test
+
+
+install()

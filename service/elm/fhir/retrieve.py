@@ -4,6 +4,8 @@ Resources are indexed by type once per request (`PatientData`); a code filter bu
 and once per request, an index (system, code) -> resource positions for the retrieve's
 `codeProperty`, so each further retrieve with a value set or code list is a few set lookups.
 The value set of a `codes` ValueSetRef is resolved against the terminology at load time.
+Importing this module registers the `Retrieve` operator (the ELM core has no data access of
+its own: the FHIR data source provides it).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator, split_type
+from service.elm.datatypes import interval as iv
 from service.elm.datatypes.clinical import Code, Concept, ValueSetRef
 from service.elm.errors import CqlError, ElmLoadError
-from service.elm.fhir.elements import FhirChoice, choice_lookup
+from service.elm.fhir.elements import FhirChoice, choice_lookup, parse_fhir_datetime
+from service.elm.registry import operator
 
 
 def element_codes(value: Any) -> Iterator[tuple[Any, Any]]:
@@ -89,6 +93,7 @@ def _wanted_keys(codes: Any) -> list[tuple[Any, Any]]:
     return out
 
 
+@operator("Retrieve")
 def compile_retrieve(node: dict, c: Compiler) -> Evaluator:
     _ns, resource_type = split_type(node.get("dataType"))
     if not resource_type:
@@ -175,8 +180,6 @@ def _compile_date_filter(node: dict, c: Compiler) -> Any:
         raise ElmLoadError("Retrieve dateFilter elements are not supported")
     if date_path is None or date_range is None:
         return None
-    from service.elm.datatypes import interval as iv
-    from service.elm.fhir.elements import parse_fhir_datetime
 
     rng = c.compile(date_range)
 

@@ -11,6 +11,7 @@ from service.elm import semantics
 from service.elm.compiler import Compiler, Evaluator
 from service.elm.datatypes.numbers import DECIMAL_CONTEXT as D
 from service.elm.datatypes.numbers import Long, check_decimal, check_int, check_long
+from service.elm.ops.lists import sort_key
 from service.elm.ops.structured import property_getter
 from service.elm.registry import operator
 
@@ -128,8 +129,6 @@ def _median(items: list) -> Any:
 
 
 def _sort_key(x: Any) -> Any:
-    from service.elm.ops.lists import sort_key
-
     return sort_key()(x)
 
 

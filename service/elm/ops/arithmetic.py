@@ -13,7 +13,8 @@ from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator, spec_name
+from service.elm.compiler import Compiler, Evaluator, constant, spec_name, split_type
+from service.elm.datatypes import temporal
 from service.elm.datatypes.numbers import (
     DECIMAL_CONTEXT,
     DECIMAL_MAX,
@@ -30,7 +31,9 @@ from service.elm.datatypes.numbers import (
     check_int,
     check_long,
 )
-from service.elm.errors import CqlError
+from service.elm.datatypes.temporal import DateTime, Time
+from service.elm.errors import CqlError, ElmLoadError
+from service.elm.ops.literals import literal_evaluator, literal_value
 from service.elm.registry import null_propagating, operator
 
 D = DECIMAL_CONTEXT
@@ -244,8 +247,6 @@ _negate = _unary("Negate", lambda x: -x, _exact(D.minus), "negate")
 @operator("Negate")
 def compile_negate(node: dict, c: Compiler) -> Evaluator:
     """`-literal` is folded into one literal so that `-2147483648` is a valid Integer."""
-    from service.elm.ops.literals import literal_evaluator, literal_value
-
     operand = node.get("operand")
     if isinstance(operand, dict) and operand.get("type") == "Literal":
         return literal_evaluator(literal_value(operand, negate=True))
@@ -335,8 +336,6 @@ _TIME_DIGITS = {2: 3, 4: 4, 6: 5, 9: 6}
 
 
 def _temporal_digits(x: Any) -> int:
-    from service.elm.datatypes.temporal import Time
-
     table = _TIME_DIGITS if isinstance(x, Time) else _DATE_DIGITS
     index = x.precision
     for digits, i in table.items():
@@ -365,8 +364,6 @@ def compile_precision(node: dict, c: Compiler) -> Evaluator:
 
 def _boundary(high: bool) -> Any:
     def compile_fn(node: dict, c: Compiler) -> Evaluator:
-        from service.elm.datatypes.temporal import Time
-
         ops = c.compile_operands(node)
         a = ops[0]
         p = ops[1] if len(ops) > 1 else None
@@ -407,10 +404,6 @@ operator("HighBoundary")(_boundary(True))
 
 
 def _min_max(node: dict, c: Compiler, maximum: bool) -> Evaluator:
-    from service.elm.compiler import constant, split_type
-    from service.elm.datatypes import temporal
-    from service.elm.errors import ElmLoadError
-
     _, local = split_type(node.get("valueType"))
     values: dict[str, Any] = {
         "Integer": (INT_MIN, INT_MAX),
@@ -421,8 +414,6 @@ def _min_max(node: dict, c: Compiler, maximum: bool) -> Evaluator:
         "Time": (temporal.MIN_TIME, temporal.MAX_TIME),
     }
     if local in ("DateTime",):
-        from service.elm.datatypes.temporal import DateTime
-
         values["DateTime"] = (
             DateTime._make(temporal.MIN_DATETIME.parts, Decimal(0)),
             DateTime._make(temporal.MAX_DATETIME.parts, Decimal(0)),

@@ -13,6 +13,7 @@ from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator, constant
 from service.elm.datatypes.clinical import Code, CodeSystemRef, Concept, ValueSetRef
+from service.elm.datatypes.temporal import Date, DateTime, unit_index
 from service.elm.errors import CqlError, ElmLoadError
 from service.elm.registry import operator
 
@@ -251,15 +252,11 @@ def evaluation_datetime(ctx: Any) -> Any:
     """The evaluation's `Now()` as a CQL DateTime (computed once per evaluation)."""
     v = ctx.now_value
     if v is None:
-        from service.elm.datatypes.temporal import DateTime
-
         v = ctx.now_value = DateTime.from_python(ctx.now)
     return v
 
 
 def _age(birth: Any, as_of: Any, unit: int) -> Any:
-    from service.elm.datatypes.temporal import Date, DateTime
-
     if birth is None or as_of is None:
         return None
     if isinstance(birth, Date) and isinstance(as_of, DateTime):
@@ -270,8 +267,6 @@ def _age(birth: Any, as_of: Any, unit: int) -> Any:
 
 
 def _unit_index(node: dict) -> int:
-    from service.elm.datatypes.temporal import unit_index
-
     name = str(node.get("precision") or "Year").lower()
     idx = unit_index(name)
     if idx is None:

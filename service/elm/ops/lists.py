@@ -13,9 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from service.elm import semantics
-from service.elm.compiler import Compiler, Evaluator
+from service.elm.compiler import Compiler, Evaluator, result_type
+from service.elm.datamodel import MODEL
 from service.elm.datatypes.tuples import Tuple
 from service.elm.errors import CqlError
+from service.elm.ops.structured import get_property, property_getter
 from service.elm.registry import null_propagating, operator
 
 _equal = semantics.equal
@@ -304,47 +306,15 @@ def compile_sort(node: dict, c: Compiler) -> Evaluator:
     return sort
 
 
-def _sort_value_converter(type_name: str | None) -> Any:
-    """Sort keys typed as FHIR primitives are compared as their System values (a FHIR
-    `instant` string becomes a DateTime), not as JSON strings."""
-    if not type_name or not type_name.startswith("FHIR."):
-        return None
-    from service.elm.fhir.elements import (
-        FHIR_PRIMITIVES,
-        FhirChoice,
-        parse_fhir_datetime,
-        primitive_converter,
-    )
-
-    local = type_name[5:]
-    if local not in FHIR_PRIMITIVES:
-        return None
-    conv = primitive_converter(local)
-    if conv is None:
-        return None
-
-    def convert(v: Any, ctx: Any) -> Any:
-        if isinstance(v, FhirChoice):
-            v = v.value
-        if v is None or isinstance(v, (dict, list)):
-            return v
-        return parse_fhir_datetime(v, ctx) if conv is parse_fhir_datetime else conv(v)
-
-    return convert
-
-
 def compile_sort_clause(by: list[dict], c: Compiler, element_type: str | None = None) -> Any:
     """A function (ctx, items) -> sorted items for a list of ByDirection/ByExpression/ByColumn
     items (applied as a stable multi-key sort, last key first). `element_type` is the static
     type of the items (for ByDirection on FHIR primitives)."""
-    from service.elm.compiler import result_type
-    from service.elm.ops.structured import get_property, property_getter
-
     keys: list[tuple[str, Any, Any, bool]] = []
     for item in by:
         desc = str(item.get("direction", "asc")).lower().startswith("desc")
         t = item.get("type")
-        conv = _sort_value_converter(result_type(item))
+        conv = MODEL.sort_value_converter(result_type(item))
         if t == "ByExpression":
             keys.append(("expr", c.compile_in_scope(item["expression"]), conv, desc))
         elif t == "ByColumn":
@@ -356,7 +326,7 @@ def compile_sort_clause(by: list[dict], c: Compiler, element_type: str | None = 
             )
             keys.append(("col", getter, conv, desc))
         else:
-            keys.append(("self", None, _sort_value_converter(element_type), desc))
+            keys.append(("self", None, MODEL.sort_value_converter(element_type), desc))
 
     def sorter(ctx: Any, items: list) -> list:
         cmp_key = sort_key()

@@ -16,6 +16,7 @@ from service.elm.datatypes.numbers import (
     Long,
     check_decimal,
 )
+from service.elm.datatypes.quantity import Quantity, Ratio
 from service.elm.errors import CqlError, ElmLoadError
 from service.elm.registry import operator
 
@@ -81,8 +82,6 @@ def compile_null(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Quantity")
 def compile_quantity(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.datatypes.quantity import Quantity
-
     value = node.get("value")
     if value is None:
         return constant(None)
@@ -94,8 +93,6 @@ def compile_quantity(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Ratio")
 def compile_ratio(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.datatypes.quantity import Ratio
-
     n = c.compile({"type": "Quantity", **node["numerator"]})
     d = c.compile({"type": "Quantity", **node["denominator"]})
     return lambda ctx: Ratio(n(ctx), d(ctx))

@@ -10,6 +10,7 @@ from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator, result_type, spec_name
 from service.elm.errors import ElmLoadError
+from service.elm.ops.structured import get_property
 from service.elm.registry import operator
 
 
@@ -49,8 +50,6 @@ def compile_scope_ref(node: dict, c: Compiler) -> Evaluator:
 @operator("IdentifierRef")
 def compile_identifier_ref(node: dict, c: Compiler) -> Evaluator:
     """An unresolved identifier: a scope variable, else a property of the `$this` scope."""
-    from service.elm.ops.structured import get_property
-
     name = node["name"]
     c.uses_scope()
 

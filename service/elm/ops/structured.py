@@ -3,7 +3,8 @@
 Property access works on Tuples and FHIR JSON dicts (key lookup), on CQL datatype objects
 (attribute lookup) and on lists (mapped and flattened, as path navigation does). FHIR-specific
 element access (choice types, primitives) is specialised at compile time from the ELM result
-types by `service.elm.fhir.elements`.
+types by the data model's hooks (`service.elm.datamodel.MODEL`, registered by
+`service.elm.fhir.elements`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import re
 from typing import Any
 
 from service.elm.compiler import Compiler, Evaluator
+from service.elm.datamodel import MODEL
 from service.elm.datatypes.tuples import Tuple
+from service.elm.ops.types import instance_factory
 from service.elm.registry import operator
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -29,9 +32,7 @@ def get_property(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         v = obj.get(name)
         if v is None and not isinstance(obj, Tuple):
-            from service.elm.fhir.elements import choice_lookup
-
-            return choice_lookup(obj, name)
+            return MODEL.missing_element(obj, name)
         return v
     if isinstance(obj, list):
         out: list = []
@@ -84,12 +85,10 @@ def compile_property_source(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Property")
 def compile_property(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.fhir.elements import compile_fhir_property
-
     path: str = node["path"]
     source = compile_property_source(node, c)
     source_type = None if node.get("scope") is not None else c.static_type(node["source"])
-    special = compile_fhir_property(node, source, source_type, c)
+    special = MODEL.compile_property(node, source, source_type, c)
     if special is not None:
         return special
     getter = property_getter(path)
@@ -125,9 +124,7 @@ def _plain_fhir_element(source_type: str | None, name: str) -> bool:
     (so a missing key means absent: no need to look for `name[x]` variants)."""
     if not source_type or not source_type.startswith("FHIR."):
         return False
-    from service.elm.fhir.elements import element_type
-
-    t = element_type(source_type, name)
+    t = MODEL.element_type(source_type, name)
     return t is not None and not t.startswith("Choice<")
 
 
@@ -143,8 +140,6 @@ def compile_tuple(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Instance")
 def compile_instance(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.ops.types import instance_factory
-
     elements = [(e["name"], c.compile(e["value"])) for e in node.get("element") or []]
     make = instance_factory(node.get("classType"), c)
 

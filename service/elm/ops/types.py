@@ -11,7 +11,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from service.elm.compiler import Compiler, Evaluator
+from service.elm.compiler import Compiler, Evaluator, qualified, result_type
+from service.elm.datamodel import MODEL
 from service.elm.datatypes.clinical import Code, Concept
 from service.elm.datatypes.numbers import (
     Long,
@@ -19,6 +20,10 @@ from service.elm.datatypes.numbers import (
     check_int,
     check_long,
 )
+from service.elm.datatypes.quantity import CALENDAR_UNITS, Quantity, Ratio
+from service.elm.datatypes.temporal import Date, DateTime, Time
+from service.elm.datatypes.tuples import Tuple
+from service.elm.errors import CqlError, ElmLoadError
 from service.elm.registry import null_propagating, operator
 
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -158,8 +163,6 @@ _QTY_RE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']*)'|([A-Za-z%][^\s]*))
 
 
 def to_quantity(v: Any) -> Any:
-    from service.elm.datatypes.quantity import Quantity
-
     if v is None:
         return None
     if isinstance(v, Quantity):
@@ -176,18 +179,13 @@ def to_quantity(v: Any) -> Any:
         if value is None:
             return None
         unit = m.group(2) if m.group(2) is not None else m.group(3)
-        if unit is not None and m.group(2) is None:
-            from service.elm.datatypes.quantity import CALENDAR_UNITS
-
-            if unit not in CALENDAR_UNITS:
-                return None
+        if unit is not None and m.group(2) is None and unit not in CALENDAR_UNITS:
+            return None
         return Quantity(value, unit or "1")
     return None
 
 
 def to_ratio(v: Any) -> Any:
-    from service.elm.datatypes.quantity import Ratio
-
     if v is None or isinstance(v, Ratio):
         return v
     if isinstance(v, str):
@@ -202,8 +200,6 @@ def to_ratio(v: Any) -> Any:
 
 
 def to_datetime(v: Any) -> Any:
-    from service.elm.datatypes.temporal import Date, DateTime
-
     if v is None or isinstance(v, DateTime):
         return v
     if isinstance(v, Date):
@@ -214,8 +210,6 @@ def to_datetime(v: Any) -> Any:
 
 
 def to_date(v: Any) -> Any:
-    from service.elm.datatypes.temporal import Date, DateTime
-
     if v is None or isinstance(v, Date):
         return v
     if isinstance(v, DateTime):
@@ -230,8 +224,6 @@ def to_date(v: Any) -> Any:
 
 
 def to_time(v: Any) -> Any:
-    from service.elm.datatypes.temporal import Time
-
     if v is None or isinstance(v, Time):
         return v
     if isinstance(v, str):
@@ -302,15 +294,8 @@ def compile_convert_quantity(node: dict, c: Compiler) -> Evaluator:
 
 # -- type tests ---------------------------------------------------------------------------
 
-_FHIR_QUANTITY_KINDS = frozenset(
-    ("Quantity", "Age", "Duration", "Count", "Distance", "SimpleQuantity", "MoneyQuantity")
-)
-
 
 def _system_test(local: str) -> Any:
-    from service.elm.datatypes.quantity import Quantity, Ratio
-    from service.elm.datatypes.temporal import Date, DateTime, Time
-
     tests: dict[str, Any] = {
         "Any": lambda v: True,
         "Boolean": lambda v: isinstance(v, bool),
@@ -332,27 +317,9 @@ def _system_test(local: str) -> Any:
     return tests.get(local)
 
 
-def _fhir_test(local: str) -> Any:
-    from service.elm.fhir.elements import FhirChoice
-
-    def test(v: Any) -> bool | None:
-        if isinstance(v, FhirChoice):
-            if v.type == local:
-                return True
-            return local == "Quantity" and v.type in _FHIR_QUANTITY_KINDS
-        if isinstance(v, dict):
-            rt = v.get("resourceType")
-            if rt is not None:
-                return rt == local or local in ("Resource", "DomainResource")
-        return None  # an untagged element: trust the translator's static typing
-
-    return test
-
-
 def type_test(spec: Any) -> Any:
     """A predicate value -> True/False/None (None: cannot tell at run time) for a type
     given as a qualified name ('{urn:...}Integer') or a type specifier dict."""
-    from service.elm.compiler import qualified
 
     if isinstance(spec, str):
         name = qualified(spec)
@@ -362,8 +329,9 @@ def type_test(spec: Any) -> Any:
             if t is None:
                 return lambda v: None
             return t
-        if model == "FHIR":
-            return _fhir_test(local)
+        model_test = MODEL.type_tests.get(model)
+        if model_test is not None:
+            return model_test(local)
         return lambda v: None
     t = spec.get("type")
     if t == "NamedTypeSpecifier":
@@ -407,11 +375,9 @@ def _target_spec(node: dict, key: str) -> Any:
 
 @operator("Is")
 def compile_is(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.fhir.elements import compile_choice_cast
-
     target = _target_spec(node, "is")
     if isinstance(target, str):
-        direct = compile_choice_cast(node, _qualified(target), c)
+        direct = MODEL.compile_choice_cast(node, _qualified(target), c)
         if direct is not None:
             return lambda ctx: direct(ctx) is not None
     a = c.compile_operand(node)
@@ -427,21 +393,15 @@ def compile_is(node: dict, c: Compiler) -> Evaluator:
 
 
 def _qualified(name: str) -> str:
-    from service.elm.compiler import qualified
-
     return qualified(name)
 
 
 @operator("As")
 def compile_as(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.compiler import result_type
-    from service.elm.errors import CqlError
-    from service.elm.fhir.elements import FhirChoice, compile_choice_cast
-
     target = _target_spec(node, "as")
     strict = bool(node.get("strict"))
     if isinstance(target, str) and not strict:
-        direct = compile_choice_cast(node, _qualified(target), c)
+        direct = MODEL.compile_choice_cast(node, _qualified(target), c)
         if direct is not None:
             return direct
     a = c.compile_operand(node)
@@ -462,8 +422,8 @@ def compile_as(node: dict, c: Compiler) -> Evaluator:
             if strict:
                 raise CqlError(f"cannot cast {type(v).__name__} to {target_name or target}")
             return None
-        if fhir_target and isinstance(v, FhirChoice):
-            return v.value
+        if fhir_target:
+            return MODEL.unwrap(v)
         return v
 
     return as_
@@ -471,9 +431,6 @@ def compile_as(node: dict, c: Compiler) -> Evaluator:
 
 @operator("Convert")
 def compile_convert(node: dict, c: Compiler) -> Evaluator:
-    from service.elm.compiler import qualified
-    from service.elm.errors import ElmLoadError
-
     target = _target_spec(node, "to")
     name = qualified(target) if isinstance(target, str) else None
     local = name.partition(".")[2] if name and name.startswith("System.") else None
@@ -486,9 +443,6 @@ def compile_convert(node: dict, c: Compiler) -> Evaluator:
 
 def instance_factory(class_type: str | None, c: Compiler) -> Any:
     """Build a value of `class_type` from its element values (Instance selector)."""
-    from service.elm.compiler import qualified
-    from service.elm.datatypes.quantity import Quantity, Ratio
-    from service.elm.datatypes.tuples import Tuple
 
     name = qualified(class_type) if class_type else ""
     if name == "System.Code":

@@ -8,11 +8,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import service.elm.ops  # noqa: F401  (registers every operator of the ELM core)
 from service.elm.compiler import Compiler
 from service.elm.datatypes.tuples import Tuple
 from service.elm.errors import ElmLoadError, ElmRuntimeError, TerminologyError
 from service.elm.fhir.data import PatientData
-from service.elm.fhir.elements import FhirChoice
+from service.elm.fhir.elements import FhirChoice  # registers FHIR as the data model
+from service.elm.fhir.retrieve import compile_retrieve  # noqa: F401  (registers Retrieve)
+from service.elm.ops.clinical import compile_terminology_defs
 from service.elm.runtime.context import Context
 from service.elm.runtime.library import LibraryRuntime
 
@@ -34,7 +37,6 @@ class ElmEngine:
         strict_terminology: bool = False,
         external_functions: dict[str, Any] | None = None,
     ) -> None:
-        import service.elm.ops  # noqa: F401  (registers every operator)
 
         self.terminology = terminology
         #: Python implementations of `external` CQL functions, by "Library.Function"
@@ -120,7 +122,6 @@ class ElmEngine:
 
     def _compile(self, lib: LibraryRuntime) -> None:
         c = Compiler(lib, self)
-        from service.elm.ops.clinical import compile_terminology_defs
 
         compile_terminology_defs(lib, c)
         for p in lib.parameters.values():
