@@ -56,11 +56,22 @@ class FhirAuthorizationSchema(Schema):
         unknown = INCLUDE
 
     access_token = fields.String(required=True, validate=validate.Length(min=1))
-    token_type = fields.String(required=True, validate=validate.Regexp(r"(?i)^bearer$"))
+    token_type = fields.String(
+        required=True,
+        validate=validate.Regexp(r"(?i)^bearer$"),
+        # the same rule for the OpenAPI document: (?i) is not JSON Schema (ECMA-262)
+        metadata={"pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
+    )
     # The spec marks expires_in REQUIRED, but the CDS Hooks Sandbox omits it when its SMART server
     # does not report one: accepted when absent (the token is used for this call only; the FHIR
     # server decides whether it is still valid). When present it must be an integer.
-    expires_in = fields.Integer(strict=True)
+    expires_in = fields.Integer(
+        strict=True,
+        metadata={
+            "description": "Required by the spec; accepted when absent (the CDS Hooks Sandbox"
+            " omits it): the token is then used for this call as is"
+        },
+    )
     scope = fields.String(required=True)
     subject = fields.String(required=True)
     patient = fields.String(validate=FHIR_ID)
@@ -113,12 +124,19 @@ class HookRequestSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    hook = fields.String(required=True)
+    hook = fields.String(
+        required=True, metadata={"description": "patient-view, order-select or order-sign"}
+    )
     hookInstance = fields.UUID(required=True)
-    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
+    fhirServer = fields.Url(
+        require_tld=False, schemes={"http", "https"}, metadata={"format": "uri"}
+    )
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = JsonObject(required=True)
-    prefetch = JsonObject(allow_none=True)
+    # context: its OpenAPI schema is derived from CONTEXT_SCHEMAS (service/openapi_doc.py)
+    prefetch = JsonObject(
+        allow_none=True, metadata={"additionalProperties": {"type": ["object", "null"]}}
+    )
 
     @validates_schema
     def _server_with_authorization(self, data: dict, **_) -> None:
@@ -163,14 +181,25 @@ class FeedbackItemSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    card = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH))
+    card = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ID_LENGTH),
+        metadata={
+            "description": "the uuid of a card this service issued (remembered as long as the"
+            " audit trail, CDS_AUDIT_RETENTION_DAYS); any other card: 400, nothing stored"
+        },
+    )
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(
         fields.Nested(AcceptedSuggestionSchema),
         validate=validate.Length(max=MAX_ACCEPTED_SUGGESTIONS),
     )
     overrideReason = fields.Nested(OverrideReasonSchema)
-    outcomeTimestamp = fields.String(required=True, validate=[validate.Length(max=64), _rfc3339])
+    outcomeTimestamp = fields.String(
+        required=True,
+        validate=[validate.Length(max=64), _rfc3339],
+        metadata={"format": "date-time"},
+    )
 
     @validates_schema
     def _outcome_fields(self, data: dict, **_) -> None:
