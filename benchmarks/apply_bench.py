@@ -4,7 +4,7 @@
 
 The patient: a clinical scenario (default: a post-hemorrhoidectomy stenosis with a home
 program card and three suggestions) padded with unrelated filler resources to ~100 resources.
-Everything is prepared once (KnowledgeBase.load); a timed iteration is what a request does:
+Everything is prepared once (`load_knowledge`); a timed iteration is what a request does:
 
 - `apply`: index the data + evaluate every CQL definition the patient-view actions need (one
   engine call) + build the RequestGroup, evidence and proposed resources;
@@ -70,12 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from flask import Flask
 
-    from service.apply import apply_plan_definition
+    from service.apply import apply_plan_definition, load_knowledge
     from service.fhirapi import register
-    from service.knowledge import KnowledgeBase
 
     t0 = time.perf_counter()
-    kb = KnowledgeBase.load(content_dir=ROOT / "plandefinitions", cql_dir=ROOT / "cql")
+    kb = load_knowledge(content_dir=ROOT / "plandefinitions", cql_dir=ROOT / "cql")
     load_ms = (time.perf_counter() - t0) * 1000
     now = dt.datetime.now(dt.UTC)
     pid, bundle = patient(args.scenario, args.resources, now)

@@ -18,13 +18,12 @@ from flask import Flask, Response, g, request
 from flask.wrappers import Request
 
 from service import fhirapi
-from service.apply import apply_plan_definition
+from service.apply import apply_plan_definition, load_knowledge
 from service.apply.values import to_fhir
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.security import ClientJwtGuard, JwtVerifier
 from service.config import ConfigError, Settings
 from service.errors import PLAIN, ApiError, register_error_handlers
-from service.knowledge import KnowledgeBase
 from service.knowledge.parameters import resolve_parameters
 from service.observability import configure_logging, log_event, standard_metrics
 from service.preview import create_blueprint as create_preview_blueprint
@@ -119,7 +118,7 @@ def create_app(
             logging.WARNING,
         )
     if knowledge is None:
-        knowledge = KnowledgeBase.load(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
+        knowledge = load_knowledge(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
     knowledge = _with_deployment_parameters(knowledge, settings.cql_parameters)
     if apply is None:
         apply = apply_plan_definition

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from service.apply.activity import SUPPORTED_KINDS
+from service.knowledge import KnowledgeBase
 from service.knowledge.expressions import (
     EVIDENCE_URL,
     IDENTIFIER_LANGUAGE,
@@ -25,9 +26,6 @@ from service.knowledge.expressions import (
     library_name_from_canonical,
 )
 from service.knowledge.loader import KnowledgeError
-
-if TYPE_CHECKING:
-    from service.knowledge import KnowledgeBase
 
 FHIRPATH = "text/fhirpath"
 APPLICABILITY_BEHAVIOR_URL = "http://hl7.org/fhir/StructureDefinition/cqf-applicabilityBehavior"
@@ -373,6 +371,17 @@ def prepare_all(kb: KnowledgeBase) -> None:
             plan.cql_needs(trigger)  # computed now, so a request only looks it up
 
 
+def load_knowledge(
+    content_dir: Path, cql_dir: Path, *, elm_dir: Path | None = None
+) -> KnowledgeBase:
+    """The knowledge base as the service loads it: `KnowledgeBase.load`, then every
+    PlanDefinition and ActivityDefinition prepared for `$apply` (`prepare_all`), so a broken
+    artifact raises `KnowledgeError` here, at start-up, and never on a request."""
+    kb = KnowledgeBase.load(content_dir, cql_dir, elm_dir=elm_dir)
+    prepare_all(kb)
+    return kb
+
+
 def prepared_plan(kb: KnowledgeBase, pd: dict) -> PreparedPlan:
     """The prepared form of a PlanDefinition (prepared now if it is not from the KB)."""
     found = kb.prepared.get(f"PlanDefinition/{pd.get('id')}")
@@ -398,6 +407,7 @@ __all__ = [
     "action_text_element",
     "is_remove",
     "library_name_from_canonical",
+    "load_knowledge",
     "prepare_all",
     "prepared_activity",
     "prepared_plan",

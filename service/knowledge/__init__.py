@@ -10,8 +10,11 @@ kb = kb.with_parameters({"Severe Pain Score": 9})  # deployment CQL parameter va
 kb.parameter_values(pd)        # the values a PlanDefinition's logic runs with
 kb.search("ValueSet", {"name": ["demo"]})
 ```
-A broken artifact (invalid FHIR, R4-only violations, a dangling canonical, a condition naming a
-definition that the ELM lacks, stale generated expressions) raises `KnowledgeError`.
+A broken artifact (invalid FHIR, R4-only violations, a dangling canonical, stale generated
+expressions) raises `KnowledgeError`. The `$apply` preparation of every PlanDefinition and
+ActivityDefinition (a condition naming a definition that the ELM lacks, a bad dynamicValue, ...)
+belongs to service.apply: the service loads its content with `service.apply.load_knowledge`,
+which is `KnowledgeBase.load` followed by `service.apply.prepare.prepare_all`.
 """
 
 from __future__ import annotations
@@ -62,7 +65,9 @@ class KnowledgeBase:
         #: Deployment values of CQL parameters ({name: CQL value}, service.knowledge.parameters):
         #: the base of every evaluation and of the data requirements' look-back windows.
         self.parameters: dict[str, Any] = {}
-        #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id` (service.apply).
+        #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id`: an opaque cache
+        #: owned and filled by service.apply (`service.apply.load_knowledge` prepares them all at
+        #: start-up); this layer never reads it and does not import service.apply.
         self.prepared: dict[str, Any] = {}
         self._displays: dict[tuple[str, str], str] = {}
         for rtype in ("CodeSystem", "ValueSet"):
@@ -108,9 +113,6 @@ class KnowledgeBase:
             raise KnowledgeError(f"cannot compile the CQL content: {exc}") from exc
         kb = cls(index, libraries, engine, terminology)
         kb._check_references()
-        from service.apply.prepare import prepare_all
-
-        prepare_all(kb)
         for pd in kb.plan_definitions:
             kb.data_requirements(pd)
         return kb

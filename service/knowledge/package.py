@@ -12,7 +12,8 @@ writes DIR (default ``package/``):
 - ``bundle-transaction.json``: a transaction Bundle (PUT ``Type/id``) that loads all artifacts
   into any FHIR R4 server.
 
-The content is loaded with ``KnowledgeBase.load`` first, so a package is only built from content
+The content is loaded with ``service.apply.load_knowledge`` first (``KnowledgeBase.load`` and
+the ``$apply`` preparation of every plan), so a package is only built from content
 the service itself accepts. With ``--tgz`` the folder is also packed as
 ``<name>-<version>.tgz`` (folder ``package/`` inside, as NPM expects). Output is deterministic.
 """
@@ -27,7 +28,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from service.knowledge import KnowledgeBase
+from service.apply import load_knowledge
 from service.knowledge.loader import content_base, read_content
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def manifest(base: str) -> dict[str, Any]:
 
 def collect(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> list[dict]:
     """All artifacts, validated by loading them as the service does, sorted by type and id."""
-    kb = KnowledgeBase.load(content_dir, cql_dir)
+    kb = load_knowledge(content_dir, cql_dir)
     resources = [resource for _, resource in read_content(content_dir)]
     resources += [lib.resource for lib in kb.libraries.values()]
     return sorted(resources, key=lambda r: (r["resourceType"], r["id"]))

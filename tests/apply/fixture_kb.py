@@ -7,6 +7,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
+from service.apply import load_knowledge
 from service.knowledge import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def fixture_kb() -> KnowledgeBase:
 
     tmp = Path(tempfile.mkdtemp(prefix="apply-fixture-"))
     content, cql = assemble(tmp)
-    return KnowledgeBase.load(content_dir=content, cql_dir=cql)
+    return load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def day(days_ago: int) -> str:

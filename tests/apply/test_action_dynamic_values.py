@@ -13,7 +13,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
 
-from service.apply import apply_plan_definition
+from service.apply import apply_plan_definition, load_knowledge
 from service.apply.processor import TITLE_MAX
 from service.cdshooks.cards import CardContext, build_response
 from service.knowledge import KnowledgeBase, KnowledgeError
@@ -50,7 +50,7 @@ def write_content(tmp_path: Path, *dynamic: dict, action_id: str = "professional
 
 def load(tmp_path: Path, *dynamic: dict, **kw) -> KnowledgeBase:
     content, cql = write_content(tmp_path, *dynamic, **kw)
-    return KnowledgeBase.load(content_dir=content, cql_dir=cql)
+    return load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def professional(kb: KnowledgeBase, pid: str = "t1"):
@@ -259,7 +259,7 @@ def test_an_invalid_action_dynamic_value_stops_start_up_naming_the_action(
     with pytest.raises(
         KnowledgeError, match="PlanDefinition/demo-dilation action professional"
     ) as e:
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
     assert message in str(e.value)
 
 
@@ -270,7 +270,7 @@ def test_two_dynamic_values_for_one_element_stop_start_up(tmp_path):
         dv("%action.description", "%patient.gender", "text/fhirpath"),
     )
     with pytest.raises(KnowledgeError, match="more than one dynamicValue computes description"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 # -- the faces that show the text ----------------------------------------------------------

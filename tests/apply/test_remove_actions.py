@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.apply import apply_plan_definition
+from service.apply import apply_plan_definition, load_knowledge
 from service.apply.prepare import prepared_plan
 from service.knowledge import KnowledgeBase, KnowledgeError
 from tests.apply.fixture_kb import BASE, NOW, assemble, healthy_patient, severe_pain_patient
@@ -43,7 +43,7 @@ def with_child(tmp_path: Path, child: dict, parent: str = "professional") -> tup
 
 def load(tmp_path: Path, child: dict, parent: str = "professional") -> KnowledgeBase:
     content, cql = with_child(tmp_path, child, parent)
-    return KnowledgeBase.load(content_dir=content, cql_dir=cql)
+    return load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def professional(kb: KnowledgeBase, pid: str) -> tuple[dict, object]:
@@ -119,7 +119,7 @@ def test_an_inconsistent_remove_action_stops_the_start_up(tmp_path, child, messa
     child = {k: v for k, v in child.items() if v is not None}
     content, cql = with_child(tmp_path, child)
     with pytest.raises(KnowledgeError, match=message):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_patient_the_parent_does_not_apply_to_gets_no_remove_action(tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from service.apply import apply_plan_definition
+from service.apply import apply_plan_definition, load_knowledge
 from service.knowledge import KnowledgeBase
 from tests.apply.fixture_kb import ROOT
 from tests.scenarios.loader import load_scenarios
@@ -33,7 +33,7 @@ SCENARIOS = load_scenarios(FIXED_NOW)
 
 @lru_cache(maxsize=1)
 def content_kb() -> KnowledgeBase:
-    return KnowledgeBase.load(content_dir=ROOT / "plandefinitions", cql_dir=ROOT / "cql")
+    return load_knowledge(content_dir=ROOT / "plandefinitions", cql_dir=ROOT / "cql")
 
 
 def plans_for(kb: KnowledgeBase, hook: str) -> list[dict]:

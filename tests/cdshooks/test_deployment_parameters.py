@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from service.app import create_app
+from service.apply import load_knowledge
 from service.cdshooks.cards import stable_uuid
 from service.config import ConfigError, Settings
 from service.knowledge import KnowledgeBase
@@ -30,7 +31,7 @@ PAIN_CARD = "r3-pain"  # "Severe pain": escalates at a pain score >= "Severe Pai
 
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
-    return KnowledgeBase.load(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
+    return load_knowledge(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
 
 
 @pytest.fixture

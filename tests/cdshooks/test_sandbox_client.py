@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
+from service.apply import load_knowledge
 from service.cdshooks.cards import stable_uuid
 from service.config import Settings, TrustedIssuer
 from service.knowledge import KnowledgeBase
@@ -120,7 +121,7 @@ def replayed(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def content() -> KnowledgeBase:
-    return KnowledgeBase.load(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
+    return load_knowledge(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
 
 
 @pytest.fixture

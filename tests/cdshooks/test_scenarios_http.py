@@ -199,9 +199,9 @@ _PLAN_ACTIONS: dict[str, list[str]] = {}
 
 def live_plan_actions(live, plan_definition: str) -> list[str]:
     if plan_definition not in _PLAN_ACTIONS:
-        from service.knowledge import KnowledgeBase  # the same content the service loaded
+        from service.apply import load_knowledge  # the same content the service loaded
 
-        kb = KnowledgeBase.load(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
+        kb = load_knowledge(content_dir=Settings().content_dir, cql_dir=Settings().cql_dir)
         for pd in kb.plan_definitions:
             _PLAN_ACTIONS[pd["id"]] = [a["id"] for a in pd.get("action", []) if a.get("id")]
     return _PLAN_ACTIONS[plan_definition]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.knowledge import KnowledgeBase, KnowledgeError
+from service.apply import load_knowledge
+from service.knowledge import KnowledgeError
 from service.knowledge.loader import ArtifactIndex, r4_guard, validate_r4
 from tests.apply.fixture_kb import BASE, assemble
 
@@ -71,14 +72,14 @@ def test_an_invalid_artifact_stops_the_start_up_naming_the_file(tree):
     content, cql = tree
     edit(content / "ValueSet-demo-devices.json", lambda r: r.update(status=["not", "a", "code"]))
     with pytest.raises(KnowledgeError, match=r"ValueSet-demo-devices\.json"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_unreadable_json_stops_the_start_up(tree):
     content, cql = tree
     (content / "broken.json").write_text("{not json")
     with pytest.raises(KnowledgeError, match=r"broken\.json"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_the_r4_guard_rejects_subject_canonical_that_r4b_would_accept():
@@ -102,7 +103,7 @@ def test_a_dangling_definition_canonical_stops_the_start_up(tree):
     content, cql = tree
     (content / "ActivityDefinition-demo-balloon.json").unlink()
     with pytest.raises(KnowledgeError, match="demo-balloon"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_condition_naming_a_missing_cql_definition_stops_the_start_up(tree):
@@ -113,7 +114,7 @@ def test_a_condition_naming_a_missing_cql_definition_stops_the_start_up(tree):
 
     edit(content / "PlanDefinition-demo-dilation.json", rename)
     with pytest.raises(KnowledgeError, match="No Such Definition"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_fhirpath_condition_that_does_not_compile_stops_the_start_up(tree):
@@ -124,7 +125,7 @@ def test_a_fhirpath_condition_that_does_not_compile_stops_the_start_up(tree):
 
     edit(content / "PlanDefinition-demo-dilation.json", breakit)
     with pytest.raises(KnowledgeError, match="FHIRPath"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_hand_written_library_is_refused(tree):
@@ -134,7 +135,7 @@ def test_a_hand_written_library_is_refused(tree):
         {"resourceType": "Library", "id": "x", "status": "draft", "type": {"text": "logic"}},
     )
     with pytest.raises(KnowledgeError, match="generated"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_duplicate_canonicals_are_refused(tree):
@@ -142,14 +143,14 @@ def test_duplicate_canonicals_are_refused(tree):
     shutil.copy(content / "ValueSet-demo-devices.json", content / "copy.json")
     edit(content / "copy.json", lambda r: r.update(id="other"))
     with pytest.raises(KnowledgeError, match="duplicate canonical"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_missing_elm_for_a_cql_library_is_refused(tree):
     content, cql = tree
     (cql / "elm" / "DemoDilation.json").unlink()
     with pytest.raises(KnowledgeError, match="make elm"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_dynamic_value_path_the_resource_type_lacks_stops_the_start_up(tree):
@@ -160,11 +161,11 @@ def test_a_dynamic_value_path_the_resource_type_lacks_stops_the_start_up(tree):
 
     edit(content / "ActivityDefinition-demo-home-program.json", typo)
     with pytest.raises(KnowledgeError, match="quantityQuantty"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)
 
 
 def test_a_value_set_the_cql_names_but_the_content_lacks_stops_the_start_up(tree):
     content, cql = tree
     (content / "ValueSet-demo-anal-stenosis.json").unlink()
     with pytest.raises(KnowledgeError, match="demo-anal-stenosis"):
-        KnowledgeBase.load(content_dir=content, cql_dir=cql)
+        load_knowledge(content_dir=content, cql_dir=cql)

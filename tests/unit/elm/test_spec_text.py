@@ -5,9 +5,11 @@ Every test quotes the sentence of the specification (cql.hl7.org, 09-b-cqlrefere
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from service.elm import Terminology
+from service.elm import ElmLoadError, Terminology
 
 from .conftest import engine_for
 
@@ -170,3 +172,119 @@ def test_expand_value_set_returns_its_codes(results) -> None:
     # ExpandValueSet: "The ExpandValueSet function returns the current expansion for the given
     # value set."
     assert [(c.code, c.system) for c in results["Expanded"]] == [("8480-6", SYS)]
+
+
+# -- Subsumes / SubsumedBy ------------------------------------------------------------------
+# The engine implements the ELM `Subsumes` and `SubsumedBy` nodes (service/elm/ops/clinical.py,
+# tested on hand-written ELM in test_terminology.py). CQL has no infix `subsumes` /
+# `subsumed by` syntax (the pinned translator rejects it), and the pinned translator turns the
+# function syntax `Subsumes(a, b)` into a library-less FunctionRef, not into those nodes: such
+# a library is refused at load, naming the function and its location, never evaluated wrongly.
+
+SUBSUMES = r"""
+library SpecSubsumes version '1'
+codesystem "CS": 'http://example.org/cs'
+code "Parent": 'a' from "CS"
+code "Child": 'x' from "CS"
+define "ParentSubsumesChild": Subsumes("Parent", "Child")
+define "ChildSubsumedByParent": SubsumedBy("Child", "Parent")
+"""
+
+CS = "http://example.org/cs"
+
+
+def _hierarchy() -> Terminology:
+    return Terminology.from_resources(
+        [
+            {
+                "resourceType": "CodeSystem",
+                "url": CS,
+                "concept": [{"code": "a", "concept": [{"code": "x"}]}, {"code": "b"}],
+            }
+        ]
+    )
+
+
+def test_cql_subsumes_function_syntax_fails_to_load_naming_the_function(translate) -> None:
+    # Subsumes: "The Subsumes operator returns true if the given codes are equivalent, or if
+    # the first code is an ancestor of the second in a subsumption hierarchy, and false
+    # otherwise." The translated `Subsumes(...)` is a FunctionRef the engine cannot bind:
+    # a clear load error, not a silent wrong answer.
+    (elm,) = translate(SUBSUMES)
+    with pytest.raises(ElmLoadError) as err:
+        engine_for([elm], terminology=_hierarchy())
+    message = str(err.value)
+    assert "Subsumes" in message or "SubsumedBy" in message
+    assert "SpecSubsumes" in message
+    assert re.search(r"at \d+:\d+-\d+:\d+", message), message
+
+
+def _elm(*defs: tuple[str, dict]) -> dict:
+    return {
+        "library": {
+            "identifier": {"id": "SpecSubsumesElm"},
+            "codeSystems": {"def": [{"name": "CS", "id": CS}]},
+            "statements": {"def": [{"name": n, "expression": e} for n, e in defs]},
+        }
+    }
+
+
+def _code(c: str) -> dict:
+    return {"type": "Code", "code": c, "system": {"name": "CS"}}
+
+
+def _concept(*codes: str) -> dict:
+    return {"type": "Concept", "code": [_code(c) for c in codes]}
+
+
+NULL = {"type": "Null"}
+
+
+@pytest.fixture(scope="module")
+def subsumption() -> dict:
+    elm = _elm(
+        ("Equivalent", {"type": "Subsumes", "operand": [_code("a"), _code("a")]}),
+        ("Ancestor", {"type": "Subsumes", "operand": [_code("a"), _code("x")]}),
+        ("Descendant", {"type": "Subsumes", "operand": [_code("x"), _code("a")]}),
+        ("Unrelated", {"type": "Subsumes", "operand": [_code("b"), _code("x")]}),
+        ("ByAncestor", {"type": "SubsumedBy", "operand": [_code("x"), _code("a")]}),
+        ("ByDescendant", {"type": "SubsumedBy", "operand": [_code("a"), _code("x")]}),
+        ("ByEquivalent", {"type": "SubsumedBy", "operand": [_code("x"), _code("x")]}),
+        ("ConceptAny", {"type": "Subsumes", "operand": [_concept("b", "a"), _concept("x")]}),
+        ("ConceptNone", {"type": "Subsumes", "operand": [_concept("b"), _concept("x", "a")]}),
+        ("NullFirst", {"type": "Subsumes", "operand": [NULL, _code("x")]}),
+        ("NullSecond", {"type": "SubsumedBy", "operand": [_code("x"), NULL]}),
+    )
+    return engine_for([elm], terminology=_hierarchy()).evaluate("SpecSubsumesElm")
+
+
+def test_subsumes_is_true_for_equivalent_codes_and_ancestors(subsumption) -> None:
+    # Subsumes: "returns true if the given codes are equivalent, or if the first code is an
+    # ancestor of the second in a subsumption hierarchy, and false otherwise."
+    assert subsumption["Equivalent"] is True
+    assert subsumption["Ancestor"] is True
+    assert subsumption["Descendant"] is False
+    assert subsumption["Unrelated"] is False
+
+
+def test_subsumed_by_is_true_for_equivalent_codes_and_descendants(subsumption) -> None:
+    # SubsumedBy: "returns true if the given codes are equivalent, or if the first code is a
+    # descendant of the second in a subsumption hierarchy, and false otherwise."
+    assert subsumption["ByAncestor"] is True
+    assert subsumption["ByEquivalent"] is True
+    assert subsumption["ByDescendant"] is False
+
+
+def test_subsumes_on_concepts_is_any_code_of_the_first_over_any_of_the_second(
+    subsumption,
+) -> None:
+    # Subsumes: "For the Concept overload, this operator returns true if any code in the first
+    # concept subsumes any code in the second."
+    assert subsumption["ConceptAny"] is True
+    assert subsumption["ConceptNone"] is False
+
+
+def test_subsumption_with_a_null_argument_is_null(subsumption) -> None:
+    # Subsumes / SubsumedBy: "If either or both arguments are null, the result is null."
+    assert subsumption["NullFirst"] is None
+    assert subsumption["NullSecond"] is None
