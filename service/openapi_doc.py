@@ -339,6 +339,55 @@ def _json_outcome(description: str) -> dict:
     return _outcome(description, "application/json")
 
 
+#: Any FHIR resource (the FHIR face's bodies are checked by the service, not by this document).
+_RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string", "minLength": 1}},
+}
+_CLIENT_JWT = [{"cdsClientJwt": []}]
+_JWT_REQUIRED = (
+    "Bad or missing client JWT (aud = this URL), when required (CDS_FHIR_AUTH, default = CDS_AUTH)"
+)
+
+
+def _fhir_operation(summary: str, security: list, body: bool) -> dict:
+    """A FHIR operation ($apply, $expand): a resource in (POST), a resource or an
+    OperationOutcome out; 401 only where a client JWT may be required."""
+    responses = {
+        "200": {
+            "description": "Result",
+            "content": {"application/fhir+json": {"schema": _RESOURCE}},
+        },
+        "400": _fhir_outcome("Bad input"),
+    }
+    if security:
+        responses["401"] = _fhir_outcome(_JWT_REQUIRED)
+    responses |= {
+        "404": _fhir_outcome("Unknown resource or endpoint"),
+        "405": _fhir_outcome("Method not allowed"),
+        "415": _fhir_outcome("Unsupported media type"),
+        "422": _fhir_outcome("Processing problem"),
+        "500": _fhir_outcome("Internal error (no detail)"),
+    }
+    operation: dict = {"summary": summary, "security": security, "responses": responses}
+    if body:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/fhir+json": {"schema": _RESOURCE},
+                "application/json": {"schema": _RESOURCE},
+            },
+        }
+    return operation
+
+
+def _on_instance(path: dict) -> dict:
+    """The same operations on `/{id}/...`."""
+    id_parameter = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {"parameters": [id_parameter], **path}
+
+
 PATHS = {
     "/cds-services": {
         "get": {
@@ -631,384 +680,35 @@ PATHS = {
         },
     },
     "/fhir/PlanDefinition/$apply": {
-        "post": {
-            "summary": "PlanDefinition/$apply (Parameters in, CarePlan/RequestGroup out)",
-            "security": [{"cdsClientJwt": []}],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "401": _fhir_outcome(
-                    "Bad or missing "
-                    "client JWT "
-                    "(aud = this "
-                    "URL), when "
-                    "required "
-                    "(CDS_FHIR_AUTH, "
-                    "default = "
-                    "CDS_AUTH)"
-                ),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
-        }
+        "post": _fhir_operation(
+            "PlanDefinition/$apply (Parameters in, CarePlan/RequestGroup out)",
+            _CLIENT_JWT,
+            body=True,
+        )
     },
-    "/fhir/PlanDefinition/{id}/$apply": {
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
-        "post": {
-            "summary": "PlanDefinition/$apply on one instance",
-            "security": [{"cdsClientJwt": []}],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "401": _fhir_outcome(
-                    "Bad or "
-                    "missing "
-                    "client "
-                    "JWT (aud "
-                    "= this "
-                    "URL), "
-                    "when "
-                    "required "
-                    "(CDS_FHIR_AUTH, "
-                    "default = "
-                    "CDS_AUTH)"
-                ),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
-        },
-    },
+    "/fhir/PlanDefinition/{id}/$apply": _on_instance(
+        {"post": _fhir_operation("PlanDefinition/$apply on one instance", _CLIENT_JWT, body=True)}
+    ),
     "/fhir/ActivityDefinition/$apply": {
-        "post": {
-            "summary": "ActivityDefinition/$apply",
-            "security": [{"cdsClientJwt": []}],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "401": _fhir_outcome(
-                    "Bad or "
-                    "missing "
-                    "client JWT "
-                    "(aud = "
-                    "this URL), "
-                    "when "
-                    "required "
-                    "(CDS_FHIR_AUTH, "
-                    "default = "
-                    "CDS_AUTH)"
-                ),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
+        "post": _fhir_operation("ActivityDefinition/$apply", _CLIENT_JWT, body=True)
+    },
+    "/fhir/ActivityDefinition/{id}/$apply": _on_instance(
+        {
+            "post": _fhir_operation(
+                "ActivityDefinition/$apply on one instance", _CLIENT_JWT, body=True
+            )
         }
-    },
-    "/fhir/ActivityDefinition/{id}/$apply": {
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
-        "post": {
-            "summary": "ActivityDefinition/$apply on one instance",
-            "security": [{"cdsClientJwt": []}],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "401": _fhir_outcome(
-                    "Bad "
-                    "or "
-                    "missing "
-                    "client "
-                    "JWT "
-                    "(aud "
-                    "= "
-                    "this "
-                    "URL), "
-                    "when "
-                    "required "
-                    "(CDS_FHIR_AUTH, "
-                    "default "
-                    "= "
-                    "CDS_AUTH)"
-                ),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
-        },
-    },
+    ),
     "/fhir/ValueSet/$expand": {
-        "get": {
-            "summary": "ValueSet/$expand",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
-        "post": {
-            "summary": "ValueSet/$expand",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
-        },
+        "get": _fhir_operation("ValueSet/$expand", [], body=False),
+        "post": _fhir_operation("ValueSet/$expand", [], body=True),
     },
-    "/fhir/ValueSet/{id}/$expand": {
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
-        "get": {
-            "summary": "ValueSet/$expand on one instance",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
-        "post": {
-            "summary": "ValueSet/$expand on one instance",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/fhir+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["resourceType"],
-                            "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                        }
-                    },
-                },
-            },
-        },
-    },
+    "/fhir/ValueSet/{id}/$expand": _on_instance(
+        {
+            "get": _fhir_operation("ValueSet/$expand on one instance", [], body=False),
+            "post": _fhir_operation("ValueSet/$expand on one instance", [], body=True),
+        }
+    ),
     "/preview": {
         "get": {
             "summary": "Clinician preview page",

@@ -26,17 +26,10 @@ from dataclasses import dataclass
 from service import conventions
 from service.apply.prepare import is_remove
 
-EXT_EVIDENCE = conventions.PERTINENT_EVIDENCE
-EXT_OVERRIDE = conventions.OVERRIDE_REASON
-EXT_RECOMMENDED = conventions.IS_RECOMMENDED
-EXT_SYSTEM_ACTION = conventions.SYSTEM_ACTION
-EXT_STRENGTH = conventions.CPG_STRENGTH
-EXT_QUALITY = conventions.CPG_QUALITY
 #: A relative FHIR reference `Type/id` (CDS Hooks `delete` actions name the resource this way).
 RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 UUID_NAMESPACE = uuid.UUID("6f1d7c3e-51a5-4c1b-9f0e-2a4f3d1c9b80")
 
-INDICATOR = conventions.INDICATOR
 SELECTION = {
     "at-most-one": "at-most-one",
     "exactly-one": "at-most-one",
@@ -130,7 +123,7 @@ def build_response(request_group: dict, resources: list[dict], ctx: CardContext)
     cards: list[dict] = []
     system_actions: list[dict] = []
     for action in request_group.get("action") or ():
-        if any(e.get("valueBoolean") for e in _ext(action, EXT_SYSTEM_ACTION)):
+        if any(e.get("valueBoolean") for e in _ext(action, conventions.SYSTEM_ACTION)):
             system_actions.extend(_system_actions(action, index))
             continue
         cards.append(build_card(action, index, ctx))
@@ -161,7 +154,7 @@ def build_card(action: dict, index: dict, ctx: CardContext) -> dict:
     card: dict = {
         "uuid": stable_uuid("card", ctx.service_id, action_id, ctx.patient_id),
         "summary": _summary(action, pd),
-        "indicator": INDICATOR.get(action.get("priority") or "routine", "info"),
+        "indicator": conventions.INDICATOR.get(action.get("priority") or "routine", "info"),
         "source": _source(action, pd),
     }
     detail = _detail(action, pd)
@@ -235,7 +228,7 @@ def _strength(action: dict, pd: dict) -> str | None:
                     return e["valueCodeableConcept"]
         return None
 
-    strength, quality = value(EXT_STRENGTH), value(EXT_QUALITY)
+    strength, quality = value(conventions.CPG_STRENGTH), value(conventions.CPG_QUALITY)
     parts = []
     if strength:
         code = (_first_coding(strength) or {}).get("code")
@@ -262,7 +255,7 @@ def _detail(action: dict, pd: dict) -> str:
     description = (action.get("description") or "").strip()
     if description:
         blocks.append(description)
-    evidence = [e.get("valueReference") or {} for e in _ext(action, EXT_EVIDENCE)]
+    evidence = [e.get("valueReference") or {} for e in _ext(action, conventions.PERTINENT_EVIDENCE)]
     lines = [
         f"- {' '.join((r.get('display') or r.get('reference') or '').split())}" for r in evidence
     ]
@@ -297,7 +290,7 @@ def _suggestions(action: dict, index: dict, ctx: CardContext, action_id: str) ->
             "label": label,
             "uuid": stable_uuid("suggestion", ctx.service_id, action_id, child_id, ctx.patient_id),
         }
-        if any(e.get("valueBoolean") is True for e in _ext(child, EXT_RECOMMENDED)):
+        if any(e.get("valueBoolean") is True for e in _ext(child, conventions.IS_RECOMMENDED)):
             s["isRecommended"] = True
         description = " ".join((child.get("description") or child.get("title") or label).split())
         if is_remove(child):
@@ -339,7 +332,7 @@ def _single_recommendation(suggestions: list[dict]) -> None:
 
 def _override_reasons(action: dict) -> list[dict]:
     out = []
-    for e in _ext(action, EXT_OVERRIDE):
+    for e in _ext(action, conventions.OVERRIDE_REASON):
         c = e.get("valueCoding") or {}
         if c.get("system") and c.get("code") and c.get("display"):
             out.append({"system": c["system"], "code": c["code"], "display": c["display"]})

@@ -23,13 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTENT_DIR = ROOT / "plandefinitions"
 CQL_DIR = ROOT / "cql"
 DOC = ROOT / "docs" / "guideline.md"
-STRENGTH = conventions.CPG_STRENGTH
-QUALITY = conventions.CPG_QUALITY
-EVIDENCE = conventions.EVIDENCE_EXPRESSION
-OVERRIDE = conventions.OVERRIDE_REASON
-RECOMMENDED = conventions.IS_RECOMMENDED
-TARGET = conventions.TARGET_EXPRESSION
-INDICATOR = conventions.INDICATOR
 OUTCOME = {
     "stat": "Escalate",
     "urgent": "Specialty / professional",
@@ -160,8 +153,8 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
     actions.sort(key=lambda pa: _row_key(pa[1]))
     for _, a in actions:
         hooks = ", ".join(t["name"] for t in a["trigger"])
-        outcome = f"{OUTCOME[a['priority']]} ({INDICATOR[a['priority']]})"
-        grade = f"{_code(a, STRENGTH)} / {_code(a, QUALITY)}"
+        outcome = f"{OUTCOME[a['priority']]} ({conventions.INDICATOR[a['priority']]})"
+        grade = f"{_code(a, conventions.CPG_STRENGTH)} / {_code(a, conventions.CPG_QUALITY)}"
         out.append(
             f"| {a.get('prefix', 'order')} | {_cell(a['title'])} | {outcome} | {hooks} | "
             f"{_condition(a)} | {grade} |"
@@ -183,15 +176,19 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
             out.append("")
             for c in children:
                 flags = []
-                if _ext(c, RECOMMENDED):
+                if _ext(c, conventions.IS_RECOMMENDED):
                     flags.append("recommended")
                 for cond in c.get("condition", []):
                     flags.append(f"only when `{cond['expression']['expression']}`")
                 suffix = f" ({'; '.join(flags)})" if flags else ""
                 if computed_text(c):
                     suffix += f" (computed text: {computed_text(c)})"
-                if _ext(c, TARGET):  # a remove action: deletes what its target returns
-                    target = _ext(c, TARGET)[0]["valueExpression"]["expression"]
+                if _ext(
+                    c, conventions.TARGET_EXPRESSION
+                ):  # a remove action: deletes what its target returns
+                    target = _ext(c, conventions.TARGET_EXPRESSION)[0]["valueExpression"][
+                        "expression"
+                    ]
                     note = c.get("description", "")
                     out.append(f"- {c['title']}{suffix}: delete each of `{target}`. {note}")
                     continue
@@ -200,8 +197,10 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
                     f"- {c['title']}{suffix}: {ad['kind']} `{ad['id']}`. {ad['description']}"
                 )
             out.append("")
-        evidence = _ext(a, EVIDENCE)[0]["valueExpression"]["expression"]
-        reasons = ", ".join(e["valueCoding"]["display"] for e in _ext(a, OVERRIDE))
+        evidence = _ext(a, conventions.EVIDENCE_EXPRESSION)[0]["valueExpression"]["expression"]
+        reasons = ", ".join(
+            e["valueCoding"]["display"] for e in _ext(a, conventions.OVERRIDE_REASON)
+        )
         out += [f"Evidence shown on the card: `{evidence}`. Override reasons: {reasons}.", ""]
         out.append("Sources:")
         out.append("")

@@ -12,12 +12,6 @@ from dataclasses import dataclass, field
 
 from service import conventions
 
-EXT_RECOMMENDED = conventions.IS_RECOMMENDED
-EXT_EVIDENCE = conventions.EVIDENCE_EXPRESSION
-EXT_SYSTEM_ACTION = conventions.SYSTEM_ACTION
-EXT_STRENGTH = conventions.CPG_STRENGTH
-EXT_QUALITY = conventions.CPG_QUALITY
-INDICATOR = conventions.INDICATOR
 PRIORITY_ORDER = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 DEFINE = re.compile(
     r'^define\s+(?:(?:public|private)\s+)?(?:fluent\s+)?(?:function\s+)?(?:"([^"]+)"|(\w+))',
@@ -119,11 +113,13 @@ def build_diagram(kb, plan: dict) -> Diagram:
     for action in plan.get("action") or ():
         priority = action.get("priority") or "routine"
         docs = [d for d in action.get("documentation") or () if d.get("type") == "documentation"]
-        evidence = _ext(action, EXT_EVIDENCE)
+        evidence = _ext(action, conventions.EVIDENCE_EXPRESSION)
         choices = [
             Choice(
                 title=child.get("title") or child.get("id") or "(untitled)",
-                recommended=any(e.get("valueBoolean") for e in _ext(child, EXT_RECOMMENDED)),
+                recommended=any(
+                    e.get("valueBoolean") for e in _ext(child, conventions.IS_RECOMMENDED)
+                ),
                 proposes=_proposes(kb, child.get("definitionCanonical")),
                 condition="; ".join(
                     _condition(c, definitions)["expression"] for c in child.get("condition") or ()
@@ -138,18 +134,20 @@ def build_diagram(kb, plan: dict) -> Diagram:
                 prefix=action.get("prefix"),
                 title=action.get("title") or action.get("id") or "(untitled)",
                 priority=priority,
-                indicator=INDICATOR.get(priority, "info"),
+                indicator=conventions.INDICATOR.get(priority, "info"),
                 triggers=[t.get("name") for t in action.get("trigger") or () if t.get("name")],
                 conditions=[_condition(c, definitions) for c in action.get("condition") or ()],
                 evidence=(evidence[0].get("valueExpression") or {}).get("expression")
                 if evidence
                 else None,
-                strength=_code(action, EXT_STRENGTH),
-                quality=_code(action, EXT_QUALITY),
+                strength=_code(action, conventions.CPG_STRENGTH),
+                quality=_code(action, conventions.CPG_QUALITY),
                 source=(docs[0].get("display") or docs[0].get("url")) if docs else None,
                 selection=action.get("selectionBehavior"),
                 choices=choices,
-                system_action=any(e.get("valueBoolean") for e in _ext(action, EXT_SYSTEM_ACTION)),
+                system_action=any(
+                    e.get("valueBoolean") for e in _ext(action, conventions.SYSTEM_ACTION)
+                ),
             )
         )
     outcomes.sort(key=lambda o: PRIORITY_ORDER.get(o.priority, 9))

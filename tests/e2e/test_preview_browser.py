@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from service.preview.diagram import INDICATOR
+from service.conventions import INDICATOR
 from tests.scenarios.loader import load_scenarios
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.knowledge.guideline_doc import EVIDENCE, computed_text, render
+from service.conventions import EVIDENCE_EXPRESSION as EVIDENCE
+from service.knowledge.guideline_doc import computed_text, render
 
 BASE = "https://dilation-cds.org/fhir"
 
