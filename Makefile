@@ -50,18 +50,18 @@ elm: node
 	cd cql && node scripts/translate.mjs
 
 expressions: setup node
-	$(BIN)/python -m service.knowledge.expressions
+	$(BIN)/python -m tools.expressions
 
 guideline: setup
-	$(BIN)/python -m service.knowledge.guideline_doc
+	$(BIN)/python -m tools.guideline_doc
 
 content: elm expressions guideline
 
 package: setup
-	$(BIN)/python -m service.knowledge.package
+	$(BIN)/python -m tools.package
 
 conformance: setup node
-	$(BIN)/python -m service.elm conformance ../shared/conformance/cql-tests
+	$(BIN)/python -m tools.conformance ../shared/conformance/cql-tests
 
 lint: setup-dev
 	$(BIN)/ruff check --fix .

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from service.elm.canonical import to_canonical
-from service.elm.conformance.node import CQL_DIR, NodeHelper, node_available
+from tools.node import CQL_DIR, NodeHelper, node_available
 
 HERE = Path(__file__).resolve().parent
 BENCH_ELM = HERE / "cql" / "elm"

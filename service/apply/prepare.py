@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from service.apply.activity import SUPPORTED_KINDS
 from service.knowledge import KnowledgeBase
-from service.knowledge.expressions import (
+from service.knowledge.expression_names import (
     EVIDENCE_URL,
     IDENTIFIER_LANGUAGE,
     INLINE_LANGUAGES,
+    REGENERATE,
     TARGET_URL,
     action_text_element,
     expression_name,
@@ -130,9 +132,27 @@ def canonical_of(resource: dict) -> str:
     return f"{url}|{resource['version']}" if resource.get("version") else url
 
 
+class PreparedKnowledge(KnowledgeBase):
+    """The knowledge base as `$apply` serves it: the loaded artifacts plus every PlanDefinition
+    and ActivityDefinition prepared once (`plans`, by `Type/id`).
+
+    The preparation belongs to this layer, so the knowledge layer neither holds nor knows the
+    prepared form; `with_parameters` views share the plans (they depend on no parameter value).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans: dict[str, PreparedActivity | PreparedPlan] = {}
+
+
 class _Preparer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
+        #: Prepared definitions, by `Type/id`: the knowledge base's own when it keeps them, so
+        #: a plan's ActivityDefinitions are prepared once.
+        self.plans: dict[str, PreparedActivity | PreparedPlan] = (
+            kb.plans if isinstance(kb, PreparedKnowledge) else {}
+        )
         self._fhirpath_cache: dict[str, Callable[..., list]] = {}
         self._in_progress: set[str] = set()
 
@@ -168,7 +188,7 @@ class _Preparer:
             if library.endswith("Expressions") or language != IDENTIFIER_LANGUAGE:
                 raise KnowledgeError(
                     f"{where}: {definition!r} is not in library {library}; the generated "
-                    "expressions library is stale: run `python -m service.knowledge.expressions`"
+                    f"expressions library is stale: run `{REGENERATE}`"
                 )
             raise KnowledgeError(f"{where}: library {library} has no definition {text!r}")
         return Expr(language, text, where, library=library, definition=definition)
@@ -316,7 +336,7 @@ class _Preparer:
     def prepared_for(self, target: dict, where: str) -> PreparedActivity | PreparedPlan:
         rtype = target.get("resourceType")
         key = f"{rtype}/{target.get('id')}"
-        found = self.kb.prepared.get(key)
+        found = self.plans.get(key)
         if found is None:
             if rtype == "ActivityDefinition":
                 found = self.activity(target)
@@ -324,7 +344,7 @@ class _Preparer:
                 found = self.plan(target)
             else:
                 raise KnowledgeError(f"{where}: definitionCanonical points to a {rtype}")
-            self.kb.prepared[key] = found
+            self.plans[key] = found
         return found
 
 
@@ -359,7 +379,7 @@ def _first_only(element: dict, where: str) -> bool:
     return False
 
 
-def prepare_all(kb: KnowledgeBase) -> None:
+def prepare_all(kb: PreparedKnowledge) -> None:
     """Prepare every ActivityDefinition and PlanDefinition of the knowledge base."""
     p = _Preparer(kb)
     for ad in kb.activity_definitions:
@@ -373,25 +393,26 @@ def prepare_all(kb: KnowledgeBase) -> None:
 
 def load_knowledge(
     content_dir: Path, cql_dir: Path, *, elm_dir: Path | None = None
-) -> KnowledgeBase:
+) -> PreparedKnowledge:
     """The knowledge base as the service loads it: `KnowledgeBase.load`, then every
     PlanDefinition and ActivityDefinition prepared for `$apply` (`prepare_all`), so a broken
     artifact raises `KnowledgeError` here, at start-up, and never on a request."""
-    kb = KnowledgeBase.load(content_dir, cql_dir, elm_dir=elm_dir)
+    kb = PreparedKnowledge.load(content_dir, cql_dir, elm_dir=elm_dir)
+    assert isinstance(kb, PreparedKnowledge)
     prepare_all(kb)
     return kb
 
 
 def prepared_plan(kb: KnowledgeBase, pd: dict) -> PreparedPlan:
     """The prepared form of a PlanDefinition (prepared now if it is not from the KB)."""
-    found = kb.prepared.get(f"PlanDefinition/{pd.get('id')}")
+    found = _Preparer(kb).plans.get(f"PlanDefinition/{pd.get('id')}")
     if isinstance(found, PreparedPlan) and found.resource is pd:
         return found
     return _Preparer(kb).plan(pd)
 
 
 def prepared_activity(kb: KnowledgeBase, ad: dict) -> PreparedActivity:
-    found = kb.prepared.get(f"ActivityDefinition/{ad.get('id')}")
+    found = _Preparer(kb).plans.get(f"ActivityDefinition/{ad.get('id')}")
     if isinstance(found, PreparedActivity) and found.resource is ad:
         return found
     return _Preparer(kb).activity(ad)
@@ -403,6 +424,7 @@ __all__ = [
     "Expr",
     "PreparedAction",
     "PreparedActivity",
+    "PreparedKnowledge",
     "PreparedPlan",
     "action_text_element",
     "is_remove",

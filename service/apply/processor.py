@@ -32,7 +32,7 @@ from service.apply.prepare import (
 )
 from service.apply.values import ConversionError, to_fhir
 from service.elm import ElmError
-from service.knowledge.expressions import SUFFIX
+from service.knowledge.expression_names import SUFFIX
 from service.knowledge.parameters import merge_parameters
 
 if TYPE_CHECKING:

@@ -133,7 +133,7 @@ class HookRequestSchema(Schema):
     )
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = JsonObject(required=True)
-    # context: its OpenAPI schema is derived from CONTEXT_SCHEMAS (service/openapi_doc.py)
+    # context: its OpenAPI schema is derived from CONTEXT_SCHEMAS (tools/openapi_doc.py)
     prefetch = JsonObject(
         allow_none=True, metadata={"additionalProperties": {"type": ["object", "null"]}}
     )

@@ -1,4 +1,7 @@
-"""Command line: `python -m service.elm evaluate ...` and `... conformance DIR`."""
+"""Command line: `python -m service.elm evaluate ...` (evaluate ELM against a data file).
+
+The conformance runner is a development tool outside the runtime package:
+`python -m tools.conformance DIR`."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from typing import Any
 
 from service.elm import ElmEngine, ElmError, Terminology
 from service.elm.canonical import from_canonical, to_canonical
-from service.elm.conformance.cli import main as conformance_main
 
 
 def _to_json(value: Any) -> Any:
@@ -67,14 +69,15 @@ def _evaluate(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m service.elm {evaluate,conformance} ...")
+        print("usage: python -m service.elm evaluate ...")
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "evaluate":
         return _evaluate(rest)
     if cmd == "conformance":
-        return int(conformance_main(rest) or 0)
-    print(f"unknown command {cmd!r} (expected evaluate or conformance)", file=sys.stderr)
+        print("the conformance runner moved: python -m tools.conformance DIR", file=sys.stderr)
+        return 2
+    print(f"unknown command {cmd!r} (expected evaluate)", file=sys.stderr)
     return 2
 
 

@@ -14,7 +14,8 @@ A broken artifact (invalid FHIR, R4-only violations, a dangling canonical, stale
 expressions) raises `KnowledgeError`. The `$apply` preparation of every PlanDefinition and
 ActivityDefinition (a condition naming a definition that the ELM lacks, a bad dynamicValue, ...)
 belongs to service.apply: the service loads its content with `service.apply.load_knowledge`,
-which is `KnowledgeBase.load` followed by `service.apply.prepare.prepare_all`.
+which loads a `service.apply.prepare.PreparedKnowledge` (this class plus the prepared plans)
+and prepares every definition.
 """
 
 from __future__ import annotations
@@ -65,10 +66,6 @@ class KnowledgeBase:
         #: Deployment values of CQL parameters ({name: CQL value}, service.knowledge.parameters):
         #: the base of every evaluation and of the data requirements' look-back windows.
         self.parameters: dict[str, Any] = {}
-        #: Prepared $apply plans by PlanDefinition/ActivityDefinition `Type/id`: an opaque cache
-        #: owned and filled by service.apply (`service.apply.load_knowledge` prepares them all at
-        #: start-up); this layer never reads it and does not import service.apply.
-        self.prepared: dict[str, Any] = {}
         self._displays: dict[tuple[str, str], str] = {}
         for rtype in ("CodeSystem", "ValueSet"):
             for res in index.all(rtype):
@@ -120,7 +117,8 @@ class KnowledgeBase:
     def with_parameters(self, parameters: dict[str, Any]) -> KnowledgeBase:
         """This knowledge base with deployment CQL parameter values (already converted and
         checked: `service.knowledge.parameters.resolve_parameters`). Artifacts, the compiled
-        engine and prepared plans are shared; data requirements are recomputed with them."""
+        engine (and a subclass's prepared plans) are shared; data requirements are recomputed
+        with them."""
         view = copy.copy(self)
         view.parameters = dict(parameters)
         view._requirements = {}

@@ -17,8 +17,8 @@ from service.apply import apply_plan_definition, load_knowledge
 from service.apply.processor import TITLE_MAX
 from service.cdshooks.cards import CardContext, build_response
 from service.knowledge import KnowledgeBase, KnowledgeError
-from service.knowledge.expressions import collect_uses
 from tests.apply.fixture_kb import BASE, NOW, assemble, severe_pain_patient
+from tools.expressions import collect_uses
 
 PD_FILE = "PlanDefinition-demo-dilation.json"
 PD_URL = f"{BASE}/PlanDefinition/demo-dilation"
@@ -87,7 +87,7 @@ def test_a_cql_definition_returning_a_string_becomes_the_description(tmp_path):
 
 def test_the_computed_text_is_evaluated_in_the_same_engine_call(tmp_path, monkeypatch):
     kb = load(tmp_path, dv("action.description", "Target Hegar Note"))
-    plan = kb.prepared["PlanDefinition/demo-dilation"]
+    plan = kb.plans["PlanDefinition/demo-dilation"]
     assert "Target Hegar Note" in plan.cql_needs("patient-view")["DemoDilationExpressions"]
     calls = []
     original = kb.engine.evaluate

@@ -1,18 +1,18 @@
-"""service/openapi.json is the output of service/openapi_doc.py: its request-body schemas are
+"""service/openapi.json is the output of tools/openapi_doc.py: its request-body schemas are
 generated from the marshmallow schemas that validate the requests, so a change to either source
-must be followed by `python -m service.openapi_doc --write`."""
+must be followed by `python -m tools.openapi_doc --write`."""
 
 from __future__ import annotations
 
 import json
 
-from service import openapi_doc
+from tools import openapi_doc
 
 
 def test_the_committed_openapi_document_is_the_generated_one():
     committed = openapi_doc.OPENAPI_PATH.read_text()
     assert json.loads(committed) == openapi_doc.build(), (
-        "service/openapi.json is stale: run python -m service.openapi_doc --write"
+        "service/openapi.json is stale: run python -m tools.openapi_doc --write"
     )
     assert committed == openapi_doc.render()
 

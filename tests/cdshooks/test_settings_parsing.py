@@ -140,11 +140,7 @@ def test_gunicorn_conf_refuses_a_malformed_setting_without_a_traceback(monkeypat
 
 # Reading the environment anywhere else would let two places parse one variable differently.
 ENV_READ = re.compile(r"os\.environ\b(?!\[\"PROMETHEUS_MULTIPROC_DIR\"\] = )|os\.getenv\b")
-ALLOWED = {
-    ROOT / "service" / "config.py",
-    # A developer tool (the Node CQL toolchain of the conformance runner), not a service setting.
-    ROOT / "service" / "elm" / "conformance" / "node.py",
-}
+ALLOWED = {ROOT / "service" / "config.py"}
 
 
 def test_only_service_config_reads_the_environment():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from service.elm.conformance.runner import matches, same_kinds
 from service.elm.datatypes import Code, Long, Tuple
 from service.elm.datatypes.uncertainty import Uncertainty
+from tools.conformance.runner import matches, same_kinds
 
 
 def test_null_result_matches_null_expectation_only():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service.elm.conformance.generate import generate_library
-from service.elm.conformance.runner import ERROR, FAIL, PASS, OurEngine, prune_library, run_file
-from service.elm.conformance.suite import read_dir
-from service.elm.conformance.translation import FileTranslation, TranslatedUnit
+from tools.conformance.generate import generate_library
+from tools.conformance.runner import ERROR, FAIL, PASS, OurEngine, prune_library, run_file
+from tools.conformance.suite import read_dir
+from tools.conformance.translation import FileTranslation, TranslatedUnit
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -142,8 +142,8 @@ def test_an_engine_crash_does_not_count_as_the_error_an_invalid_test_expects(sui
 
 
 def test_a_cql_error_raised_while_handling_a_python_error_is_a_deliberate_error():
-    from service.elm.conformance.runner import crashed
     from service.elm.errors import CqlError, ElmRuntimeError
+    from tools.conformance.runner import crashed
 
     def wrapped(inner: Exception) -> Exception:
         try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.elm.conformance.cli import main
-from service.elm.conformance.node import REPO_ROOT, node_available
+from tools.conformance.cli import main
+from tools.node import REPO_ROOT, node_available
 
 
 def _suite_dir() -> Path:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.elm.conformance.generate import generate_library, library_name
-from service.elm.conformance.suite import read_dir
+from tools.conformance.generate import generate_library, library_name
+from tools.conformance.suite import read_dir
 
 
 def test_every_test_of_every_xml_file_is_read_with_its_group_outputs_and_invalid_flag(suite_dir):
@@ -48,7 +48,7 @@ def test_library_names_are_valid_identifiers():
 
 
 def test_errors_without_a_location_isolate_every_test_of_the_library(suite_dir, tmp_path):
-    from service.elm.conformance.translation import TranslationCache, translate_files
+    from tools.conformance.translation import TranslationCache, translate_files
 
     class Translator:
         """Fails any library with more than one test, without saying where."""

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from service.elm.conformance.cli import main
-from service.elm.conformance.node import NodeError, NodeHelper, node_available
-from service.elm.conformance.suite import read_dir
-from service.elm.conformance.translation import TranslationCache, translate_files
+from tools.conformance.cli import main
+from tools.conformance.suite import read_dir
+from tools.conformance.translation import TranslationCache, translate_files
+from tools.node import NodeError, NodeHelper, node_available
 
 pytestmark = [
     pytest.mark.slow,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from service.knowledge.guideline_doc import DOC, hegar_table, main, parameters, render
 from tests.content.content import CQL_DIR, top_actions
+from tools.guideline_doc import DOC, hegar_table, main, parameters, render
 
 
 def test_committed_guideline_equals_a_fresh_generation():
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/guideline.md is stale: run .venv/bin/python -m service.knowledge.guideline_doc"
+        "docs/guideline.md is stale: run .venv/bin/python -m tools.guideline_doc"
     )
 
 

@@ -1,4 +1,4 @@
-"""`python -m service.knowledge.package` builds a loadable NPM-format FHIR package."""
+"""`python -m tools.package` builds a loadable NPM-format FHIR package."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import tarfile
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from service.knowledge.package import PACKAGE_NAME, build, main, pack
 from tests.content.content import artifacts, elm_libraries
+from tools.package import PACKAGE_NAME, build, main, pack
 
 
 @pytest.fixture(scope="module")

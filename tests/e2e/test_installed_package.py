@@ -1,4 +1,5 @@
-"""The service is a package that runs without the repository's `tests/` folder.
+"""The service is a package that runs without the repository's `tests/`, `tools/` and
+`benchmarks/` folders.
 
 No `service` module imports `tests` or builds a path into it; built as setuptools builds it
 (`build_py`, which honours `[tool.setuptools.package-data]`) and run from that build with `tests`
@@ -55,19 +56,21 @@ SMOKE = r"""
 import importlib, json, pkgutil, sys
 from pathlib import Path
 
-try:
-    import tests  # noqa: F401
-except ImportError:
-    pass
-else:
-    sys.exit("tests is importable in the packaged run")
+OUTSIDE = ("tests", "tools", "benchmarks")  # the repository's folders that are not the service
+for name in OUTSIDE:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+    else:
+        sys.exit(f"{name} is importable in the packaged run")
 
 import service
 modules = [m.name for m in pkgutil.walk_packages(service.__path__, "service.")]
 for name in modules:
     if not name.endswith("__main__"):
         importlib.import_module(name)
-assert not any(m == "tests" or m.startswith("tests.") for m in sys.modules), "tests imported"
+assert not [m for m in sys.modules if m.split(".")[0] in OUTSIDE], "a repository folder imported"
 
 from service.app import create_app
 from service.config import Settings
@@ -109,6 +112,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_the_packaged_service_runs_the_preview_without_the_tests_folder(built, tmp_path):
+    assert sorted(p.name for p in built.iterdir()) == ["service"], "the wheel holds service only"
     assert sorted(p.name for p in (built / "service/preview/example_patients").glob("*.json")) == (
         sorted(p.name for p in EXAMPLES_DIR.glob("*.json"))
     ), "every example patient is package data"

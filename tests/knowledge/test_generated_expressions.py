@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 
-from service.knowledge.expressions import (
-    collect_uses,
-    expression_name,
-    generate,
-    render,
-    stale_files,
-)
+from service.knowledge.expression_names import expression_name
 from tests.apply.fixture_kb import FIXTURE, ROOT, assemble
+from tools.expressions import collect_uses, generate, render, stale_files
 
 
 def test_the_committed_fixture_expressions_library_is_up_to_date():

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from service.conventions import EVIDENCE_EXPRESSION as EVIDENCE
-from service.knowledge.guideline_doc import computed_text, render
+from tools.guideline_doc import computed_text, render
 
 BASE = "https://dilation-cds.org/fhir"
 

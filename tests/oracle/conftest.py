@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.elm.conformance.node import CQL_DIR, NodeHelper, node_available
 from tests.oracle.harness import Oracle
+from tools.node import CQL_DIR, NodeHelper, node_available
 
 HERE = Path(__file__).resolve().parent
 

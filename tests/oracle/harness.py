@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from service.elm.canonical import from_canonical, to_canonical
-from service.elm.conformance.node import REPO_ROOT, NodeHelper
+from tools.node import REPO_ROOT, NodeHelper
 
 DEFAULT_TERMINOLOGY = REPO_ROOT / "plandefinitions"
 Bundles = dict | Sequence[dict]

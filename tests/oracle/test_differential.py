@@ -142,7 +142,7 @@ def test_an_uncertain_age_at_the_threshold_is_compared_by_its_bounds(oracle):
     # = [18, 19]; `"Age" >= 18` is true for every possible age (both engines: true).
     from benchmarks.engine_bench import BENCH_ELM
     from benchmarks.engine_bench import TERMINOLOGY as BENCH_TERMINOLOGY
-    from service.elm.conformance.node import CQL_DIR
+    from tools.node import CQL_DIR
 
     record = make_bundle({"resourceType": "Patient", "id": "born-2005", "birthDate": "2005"})
     oracle.compare(
@@ -162,7 +162,7 @@ def test_dates_whose_order_is_uncertain(oracle):
     # `let` in "Gaps Between Dilations" finds a next date for ours only.
     from benchmarks.engine_bench import BENCH_ELM
     from benchmarks.engine_bench import TERMINOLOGY as BENCH_TERMINOLOGY
-    from service.elm.conformance.node import CQL_DIR
+    from tools.node import CQL_DIR
 
     same_year = make_bundle(
         {"resourceType": "Patient", "id": "uncertain-order", "birthDate": "1930"},

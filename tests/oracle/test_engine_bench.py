@@ -37,7 +37,7 @@ def test_the_benchmark_prints_both_medians_and_their_ratio(oracle_node, capsys):
 
 def test_both_engines_agree_on_every_benchmark_definition(oracle):
     from benchmarks.engine_bench import BENCH_ELM, NOW, TERMINOLOGY
-    from service.elm.conformance.node import CQL_DIR
+    from tools.node import CQL_DIR
 
     results = oracle.compare(
         [BENCH_ELM, CQL_DIR / "elm"],

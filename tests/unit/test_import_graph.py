@@ -9,6 +9,10 @@ reason) or on `CYCLE_DEBT` (a cycle not broken yet: that list only shrinks).
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,9 +203,7 @@ def test_there_is_no_cycle_debt():
 
 def test_the_knowledge_layer_does_not_import_apply():
     graph, local = _graph()
-    knowledge = [m for m in graph if m == "service.knowledge" or m.startswith("service.knowledge.")]
-    # the package builder (a leaf CLI, imported by no module) validates with load_knowledge
-    core = [m for m in knowledge if m != "service.knowledge.package"]
+    core = [m for m in graph if m == "service.knowledge" or m.startswith("service.knowledge.")]
     offenders = {m: sorted(t for t in graph[m] if t.startswith("service.apply")) for m in core}
     assert not any(offenders.values()), offenders
     hidden = [(m, n) for m, n, _ in local if m in core and n.startswith("service.apply")]
@@ -218,3 +220,44 @@ def test_the_elm_core_does_not_import_the_fhir_data_model():
 def test_the_cycle_finder_reports_the_path():
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _every_import() -> list[tuple[str, str]]:
+    """(module, imported top-level name) for every import in `service`, module-level, local or
+    type-only."""
+    out = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                out += [(module, a.name.split(".")[0]) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                out.append((module, node.module.split(".")[0]))
+    return out
+
+
+def test_the_runtime_package_imports_no_build_tool_test_or_benchmark():
+    # tools/ (codegen, guideline doc, FHIR package, OpenAPI generator, conformance runner),
+    # tests/ and benchmarks/ are not in the wheel: importing them would break an installed service
+    offenders = [(m, n) for m, n in _every_import() if n in ("tools", "tests", "benchmarks")]
+    assert not offenders, offenders
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_runtime_package_imports_only_runtime_dependencies():
+    # A development dependency (apispec, pytest, hypothesis, playwright, ...) imported by the
+    # service would be missing where only `pip install .` ran.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    runtime = {_requirement_name(r) for r in project["dependencies"]}
+    distributions = importlib.metadata.packages_distributions()
+    stdlib = sys.stdlib_module_names
+    offenders = set()
+    for module, name in _every_import():
+        if name in stdlib or name == PACKAGE:
+            continue
+        dists = {d.lower().replace("_", "-") for d in distributions.get(name, [])}
+        if not dists & runtime:
+            offenders.add((module, name, tuple(sorted(dists))))
+    assert not offenders, sorted(offenders)

@@ -20,9 +20,9 @@ from typing import Any
 
 from service.elm import ElmEngine, semantics
 from service.elm.canonical import to_canonical
-from service.elm.conformance.suite import ConformanceTest
-from service.elm.conformance.translation import FileTranslation, TranslatedUnit
 from service.elm.errors import CqlError
+from tools.conformance.suite import ConformanceTest
+from tools.conformance.translation import FileTranslation, TranslatedUnit
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.elm.conformance.generate import GeneratedLibrary, generate_library, library_name
-from service.elm.conformance.node import CQL_DIR, NodeHelper
-from service.elm.conformance.suite import ConformanceFile, ConformanceTest
+from tools.conformance.generate import GeneratedLibrary, generate_library, library_name
+from tools.conformance.suite import ConformanceFile, ConformanceTest
+from tools.node import CQL_DIR, NodeHelper
 
 
 def toolchain_fingerprint() -> str:

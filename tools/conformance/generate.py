@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.elm.conformance.suite import ConformanceTest
+from tools.conformance.suite import ConformanceTest
 
 
 @dataclass(frozen=True)

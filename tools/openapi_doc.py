@@ -7,7 +7,7 @@ have no marshmallow source and are written out below.
 
 service/openapi.json is the committed output: regenerate it after changing either source with
 
-    python -m service.openapi_doc --write
+    python -m tools.openapi_doc --write
 
 (tests/cdshooks/test_openapi_doc.py fails while the committed file is stale). apispec is a
 development dependency: the running service only reads the file (it never imports this
@@ -26,7 +26,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from service.cdshooks import schemas
 
-OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "service" / "openapi.json"
 # The generated component schemas, by marshmallow schema; every other nested schema (the
 # feedback's acceptedSuggestions, overrideReason, reason coding) is inlined, so its names do not
 # clash with the response components Coding and OverrideReason.
@@ -382,10 +382,41 @@ def _fhir_operation(summary: str, security: list, body: bool) -> dict:
     return operation
 
 
+def _static(summary: str, media_type: str, description: str | None = None) -> dict:
+    """A GET with no authentication and one text body (pages, assets, probes)."""
+    content = {media_type: {"schema": {"type": "string"}}}
+    return {
+        "summary": summary,
+        "security": [],
+        "responses": {"200": {"description": description or summary, "content": content}},
+    }
+
+
 def _on_instance(path: dict) -> dict:
     """The same operations on `/{id}/...`."""
     id_parameter = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {"parameters": [id_parameter], **path}
+
+
+_CORS_PREFLIGHT = {
+    "summary": "CORS preflight",
+    "security": [],
+    "responses": {
+        "200": {
+            "description": "CORS preflight: Access-Control-Allow-Origin/Methods/Headers "
+            "(Authorization, Content-Type)"
+        }
+    },
+}
+_SERVICE_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "A service id from discovery (one per hook: `<PlanDefinition id>-<hook>` "
+    "when the PlanDefinition has several hooks), or the PlanDefinition's own id, which answers "
+    "each of its hooks (dispatch on the body's hook; not listed when it has several)",
+    "schema": {"type": "string"},
+}
 
 
 PATHS = {
@@ -403,35 +434,10 @@ PATHS = {
                 "401": _json_outcome("Bad or missing JWT"),
             },
         },
-        "options": {
-            "summary": "CORS preflight",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "CORS preflight: "
-                    "Access-Control-Allow-Origin/Methods/Headers "
-                    "(Authorization, "
-                    "Content-Type)"
-                }
-            },
-        },
+        "options": _CORS_PREFLIGHT,
     },
     "/cds-services/{id}": {
-        "parameters": [
-            {
-                "name": "id",
-                "in": "path",
-                "required": True,
-                "description": "A service id from discovery (one per "
-                "hook: `<PlanDefinition id>-<hook>` "
-                "when the PlanDefinition has several "
-                "hooks), or the PlanDefinition's own "
-                "id, which answers each of its hooks "
-                "(dispatch on the body's hook; not "
-                "listed when it has several)",
-                "schema": {"type": "string"},
-            }
-        ],
+        "parameters": [_SERVICE_ID],
         "post": {
             "summary": "Invoke a CDS service for a hook",
             "security": [{"cdsClientJwt": []}],
@@ -468,38 +474,10 @@ PATHS = {
                 "500": _json_outcome("Internal error (no trace)"),
             },
         },
-        "options": {
-            "summary": "CORS preflight",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "CORS preflight: "
-                    "Access-Control-Allow-Origin/Methods/Headers "
-                    "(Authorization, "
-                    "Content-Type)"
-                }
-            },
-        },
+        "options": _CORS_PREFLIGHT,
     },
     "/cds-services/{id}/feedback": {
-        "parameters": [
-            {
-                "name": "id",
-                "in": "path",
-                "required": True,
-                "description": "A service id from discovery "
-                "(one per hook: "
-                "`<PlanDefinition id>-<hook>` "
-                "when the PlanDefinition has "
-                "several hooks), or the "
-                "PlanDefinition's own id, "
-                "which answers each of its "
-                "hooks (dispatch on the body's "
-                "hook; not listed when it has "
-                "several)",
-                "schema": {"type": "string"},
-            }
-        ],
+        "parameters": [_SERVICE_ID],
         "post": {
             "summary": "Card feedback",
             "security": [{"cdsClientJwt": []}],
@@ -522,19 +500,7 @@ PATHS = {
                 "413": _json_outcome("Request body too large"),
             },
         },
-        "options": {
-            "summary": "CORS preflight",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "CORS "
-                    "preflight: "
-                    "Access-Control-Allow-Origin/Methods/Headers "
-                    "(Authorization, "
-                    "Content-Type)"
-                }
-            },
-        },
+        "options": _CORS_PREFLIGHT,
     },
     "/healthz": {
         "get": {
@@ -570,18 +536,7 @@ PATHS = {
             },
         }
     },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus metrics (text format 0.0.4)",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Metrics",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
+    "/metrics": {"get": _static("Prometheus metrics (text format 0.0.4)", "text/plain", "Metrics")},
     "/openapi.json": {
         "get": {
             "summary": "This document",
@@ -594,90 +549,19 @@ PATHS = {
             },
         }
     },
-    "/fhir/metadata": {
-        "get": {
-            "summary": "CapabilityStatement",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        }
-    },
+    "/fhir/metadata": {"get": _fhir_operation("CapabilityStatement", [], body=False)},
     "/fhir/{type}": {
         "parameters": [
             {"name": "type", "in": "path", "required": True, "schema": {"type": "string"}}
         ],
-        "get": {
-            "summary": "Search knowledge artifacts (searchset Bundle)",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
+        "get": _fhir_operation("Search knowledge artifacts (searchset Bundle)", [], body=False),
     },
     "/fhir/{type}/{id}": {
         "parameters": [
             {"name": "type", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
         ],
-        "get": {
-            "summary": "Read a knowledge artifact",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
+        "get": _fhir_operation("Read a knowledge artifact", [], body=False),
     },
     "/fhir/PlanDefinition/$apply": {
         "post": _fhir_operation(
@@ -709,54 +593,10 @@ PATHS = {
             "post": _fhir_operation("ValueSet/$expand on one instance", [], body=True),
         }
     ),
-    "/preview": {
-        "get": {
-            "summary": "Clinician preview page",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Clinician preview page",
-                    "content": {"text/html": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
-    "/preview/diagram": {
-        "get": {
-            "summary": "PlanDefinitions drawn as decision diagrams",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "PlanDefinitions drawn as decision diagrams",
-                    "content": {"text/html": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
-    "/preview/preview.js": {
-        "get": {
-            "summary": "Preview script",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Preview script",
-                    "content": {"text/javascript": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
-    "/preview/preview.css": {
-        "get": {
-            "summary": "Preview style sheet",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Preview style sheet",
-                    "content": {"text/css": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
+    "/preview": {"get": _static("Clinician preview page", "text/html")},
+    "/preview/diagram": {"get": _static("PlanDefinitions drawn as decision diagrams", "text/html")},
+    "/preview/preview.js": {"get": _static("Preview script", "text/javascript")},
+    "/preview/preview.css": {"get": _static("Preview style sheet", "text/css")},
     "/preview/api/scenarios": {
         "get": {
             "summary": "Bundled scenario patients",
@@ -796,59 +636,13 @@ PATHS = {
         "parameters": [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
         ],
-        "get": {
-            "summary": "Data requirements of a PlanDefinition (Library)",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
+        "get": _fhir_operation("Data requirements of a PlanDefinition (Library)", [], body=False),
     },
     "/fhir/Library/{id}/$data-requirements": {
         "parameters": [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
         ],
-        "get": {
-            "summary": "Data requirements of a Library",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Result",
-                    "content": {
-                        "application/fhir+json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["resourceType"],
-                                "properties": {"resourceType": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
-                "400": _fhir_outcome("Bad input"),
-                "404": _fhir_outcome("Unknown resource or endpoint"),
-                "405": _fhir_outcome("Method not allowed"),
-                "415": _fhir_outcome("Unsupported media type"),
-                "422": _fhir_outcome("Processing problem"),
-                "500": _fhir_outcome("Internal error (no detail)"),
-            },
-        },
+        "get": _fhir_operation("Data requirements of a Library", [], body=False),
     },
 }
 

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CQL_DIR = Path(os.environ.get("CQL_TOOLCHAIN_DIR", REPO_ROOT / "cql"))
 HELPER = CQL_DIR / "scripts" / "oracle.mjs"
 

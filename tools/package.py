@@ -1,6 +1,6 @@
 """Build the guideline's NPM-format FHIR package and a transaction Bundle of its artifacts.
 
-    python -m service.knowledge.package [--out DIR] [--tgz]
+    python -m tools.package [--out DIR] [--tgz]
 
 writes DIR (default ``package/``):
 
@@ -31,7 +31,7 @@ from typing import Any
 from service.apply import load_knowledge
 from service.knowledge.loader import content_base, read_content
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONTENT_DIR = ROOT / "plandefinitions"
 CQL_DIR = ROOT / "cql"
 PACKAGE_NAME = "dilation-cds.anal-dilation"

@@ -1,4 +1,4 @@
-"""`python -m service.elm conformance DIR [--report PATH] [--cache DIR] [--no-oracle]`."""
+"""`python -m tools.conformance DIR [--report PATH] [--cache DIR] [--no-oracle]`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from service.elm.conformance.node import NodeHelper, node_available
-from service.elm.conformance.runner import (
+from tools.conformance.runner import (
     ERROR,
     FAIL,
     PASS,
@@ -20,8 +19,9 @@ from service.elm.conformance.runner import (
     oracle_runner,
     run_file,
 )
-from service.elm.conformance.suite import read_dir
-from service.elm.conformance.translation import TranslationCache, translate_files
+from tools.conformance.suite import read_dir
+from tools.conformance.translation import TranslationCache, translate_files
+from tools.node import NodeHelper, node_available
 
 DEFAULT_REPORT = Path("var/conformance-report.json")
 DEFAULT_CACHE = Path("var/conformance-cache")
@@ -29,7 +29,7 @@ DEFAULT_CACHE = Path("var/conformance-cache")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m service.elm conformance",
+        prog="python -m tools.conformance",
         description="Run HL7 cql-tests XML files against our ELM engine (and cql-execution).",
     )
     p.add_argument("directory", type=Path, help="folder of cql-tests XML files")
