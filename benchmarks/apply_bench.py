@@ -36,9 +36,9 @@ def _stats(times_ms: list[float]) -> str:
 
 def patient(scenario_slug: str, resources: int, now: dt.datetime) -> tuple[str, dict]:
     from benchmarks.load_cdshooks import filler_resource
-    from tests.scenarios.loader import load_scenarios
+    from service.preview.examples import load_examples
 
-    scenarios = {s.slug: s for s in load_scenarios(now)}
+    scenarios = {s.slug: s for s in load_examples(now)}
     s = scenarios[scenario_slug]
     bundle = s.patient_data()
     entries = list(bundle["entry"])

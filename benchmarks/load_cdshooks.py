@@ -153,11 +153,11 @@ def filler_resource(i: int, patient_id: str) -> dict:
 
 
 def hook_request(service: dict, total: int = 100) -> tuple[str, bytes, int]:
-    from tests.scenarios.loader import load_scenarios
+    from service.preview.examples import load_examples
 
     scenario = next(
         s
-        for s in load_scenarios(datetime.now(UTC))
+        for s in load_examples(datetime.now(UTC))
         if s.hook == "patient-view" and s.kind == "positive"
     )
     prefetch: dict = {}

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._server import free_port, start_gunicorn, stop  # noqa: E402
 from service.config import Settings  # noqa: E402
+from service.preview.examples import load_examples  # noqa: E402
 from service.preview.records import prefetch_for  # noqa: E402
 from service.store import open_store  # noqa: E402
-from tests.scenarios.loader import load_scenarios  # noqa: E402
 
 DEFAULT_PG = "postgresql://127.0.0.1:5432/test"
 
@@ -83,7 +83,7 @@ def hook_calls(port: int) -> list[tuple[str, dict]]:
     assert status == 200, status
     services = json.loads(raw)["services"]
     out = []
-    for s in load_scenarios(datetime.now(UTC)):
+    for s in load_examples(datetime.now(UTC)):
         for d in (d for d in services if d["hook"] == s.hook):
             context = {"userId": "Practitioner/soak", "patientId": s.patient_id, **s.context}
             if s.hook == "order-select" and "selections" not in context:
@@ -95,6 +95,15 @@ def hook_calls(port: int) -> list[tuple[str, dict]]:
             body = {"hook": s.hook, "context": context, "prefetch": prefetch_for(d, resources)}
             out.append((d["id"], body))
     return out
+
+
+def send_feedback(port: int, service: str, items: list[dict]) -> int | str:
+    """The HTTP status of a feedback POST, or the name of the connection error."""
+    try:
+        status, _ = request(port, "POST", f"/cds-services/{service}/feedback", {"feedback": items})
+    except OSError as e:
+        return type(e).__name__
+    return status
 
 
 def client(port: int, calls, deadline: float, tally: Tally, seed: int, clock) -> None:
@@ -126,12 +135,7 @@ def client(port: int, calls, deadline: float, tally: Tally, seed: int, clock) ->
                 "outcome": "overridden",
                 "outcomeTimestamp": clock(),
             }
-            try:
-                status, _ = request(
-                    port, "POST", f"/cds-services/{service}/feedback", {"feedback": [unknown]}
-                )
-            except OSError as e:
-                status = type(e).__name__
+            status = send_feedback(port, service, [unknown])
             with tally.lock:
                 tally.requests += 1
                 tally.feedback_calls += 1
@@ -170,12 +174,7 @@ def client(port: int, calls, deadline: float, tally: Tally, seed: int, clock) ->
                 items.append(duplicate[1])
             else:
                 duplicate = None
-        try:
-            status, _ = request(
-                port, "POST", f"/cds-services/{service}/feedback", {"feedback": items}
-            )
-        except OSError as e:
-            status = type(e).__name__
+        status = send_feedback(port, service, items)
         with tally.lock:
             tally.requests += 1
             tally.feedback_calls += 1

@@ -85,18 +85,11 @@ def test_a_cql_definition_returning_a_string_becomes_the_description(tmp_path):
     )
 
 
-def test_the_computed_text_is_evaluated_in_the_same_engine_call(tmp_path, monkeypatch):
+def test_the_computed_text_is_evaluated_in_the_same_engine_call(tmp_path, engine_calls):
     kb = load(tmp_path, dv("action.description", "Target Hegar Note"))
     plan = kb.plans["PlanDefinition/demo-dilation"]
     assert "Target Hegar Note" in plan.cql_needs("patient-view")["DemoDilationExpressions"]
-    calls = []
-    original = kb.engine.evaluate
-
-    def counting(library, expressions=None, **kw):
-        calls.append((library, tuple(expressions or ())))
-        return original(library, expressions=expressions, **kw)
-
-    monkeypatch.setattr(kb.engine, "evaluate", counting)
+    calls = engine_calls(kb)
     top, _ = professional(kb)
     assert len(calls) == 1 and "Target Hegar Note" in calls[0][1]
     assert top["description"] == "Target Hegar size 17"

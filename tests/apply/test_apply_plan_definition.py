@@ -188,15 +188,8 @@ def test_applicability_behavior_any_applies_only_the_first_applicable_child(kb):
     assert action_ids(by_id(rg["action"], "first-match")["action"]) == ["first-match-a"], "b too"
 
 
-def test_all_cql_needed_for_a_request_is_evaluated_in_one_engine_call(kb, monkeypatch):
-    calls = []
-    original = kb.engine.evaluate
-
-    def counting(library, expressions=None, **kw):
-        calls.append((library, tuple(expressions or ())))
-        return original(library, expressions=expressions, **kw)
-
-    monkeypatch.setattr(kb.engine, "evaluate", counting)
+def test_all_cql_needed_for_a_request_is_evaluated_in_one_engine_call(kb, engine_calls):
+    calls = engine_calls(kb)
     apply(kb, mild_pain_patient("c1"), "c1", trigger="patient-view")
     assert len(calls) == 1
     library, expressions = calls[0]

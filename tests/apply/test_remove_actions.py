@@ -80,26 +80,19 @@ def test_a_remove_child_with_nothing_to_remove_is_left_out(tmp_path):
     assert [a["id"] for a in top["action"]] == ["professional-referral", "professional-balloon"]
 
 
-def test_the_target_definition_is_evaluated_in_the_single_engine_call(tmp_path, monkeypatch):
+def test_the_target_definition_is_evaluated_in_the_single_engine_call(tmp_path, engine_calls):
     # "Home Evidence" is otherwise needed only by patient-view/order-select actions; here it is
     # the target of a remove child of the order-sign action "adult-stenosis".
     kb = load(tmp_path, remove_child("Home Evidence"), parent="adult-stenosis")
     pd = kb.resolve(f"{BASE}/PlanDefinition/demo-dilation")
     needs = prepared_plan(kb, pd).cql_needs("order-sign")
     assert any("Home Evidence" in defs for defs in needs.values())
-    calls = []
-    original = kb.engine.evaluate
-
-    def counting(library, expressions=None, **kw):
-        calls.append(tuple(expressions or ()))
-        return original(library, expressions=expressions, **kw)
-
-    monkeypatch.setattr(kb.engine, "evaluate", counting)
+    calls = engine_calls(kb)
     apply_plan_definition(
         kb, pd, subject="Patient/rm4", data=severe_pain_patient("rm4"), now=NOW,
         trigger="order-sign",
     )  # fmt: skip
-    assert calls and "Home Evidence" in calls[0]
+    assert calls and "Home Evidence" in calls[0][1]
 
 
 @pytest.mark.parametrize(

@@ -98,19 +98,15 @@ def test_fhir_apply_checks_aud_against_the_external_url_too(make_app, ehr):
     """The FHIR face's $apply uses the same audience (its own path under the public base)."""
     apply = "/fhir/PlanDefinition/$apply"
     client = make_app(external_base_url=PUBLIC).test_client()
-    spoofed = client.post(
-        apply,
-        data="{}",
-        content_type="application/fhir+json",
-        headers={"Authorization": f"Bearer {ehr.token(OTHER + apply)}"},
-        base_url="http://cds.other-hospital.example",
-    )
-    assert spoofed.status_code == 401
-    genuine = client.post(
-        apply,
-        data="{}",
-        content_type="application/fhir+json",
-        headers={"Authorization": f"Bearer {ehr.token(PUBLIC + apply)}"},
-        base_url="http://cds.other-hospital.example",
-    )
-    assert genuine.status_code == 400  # authenticated: then the empty Parameters is refused
+
+    def post(audience: str):
+        return client.post(
+            apply,
+            data="{}",
+            content_type="application/fhir+json",
+            headers={"Authorization": f"Bearer {ehr.token(audience + apply)}"},
+            base_url="http://cds.other-hospital.example",
+        )
+
+    assert post(OTHER).status_code == 401
+    assert post(PUBLIC).status_code == 400  # authenticated: then the empty Parameters is refused
