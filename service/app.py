@@ -23,6 +23,7 @@ from service.apply.values import to_fhir
 from service.cdshooks import CdsRuntime, create_blueprint
 from service.cdshooks.security import ClientJwtGuard, JwtVerifier
 from service.config import ConfigError, Settings
+from service.elm.fhir import codings
 from service.errors import PLAIN, ApiError, register_error_handlers
 from service.knowledge.parameters import resolve_parameters
 from service.observability import configure_logging, log_event, standard_metrics
@@ -120,6 +121,7 @@ def create_app(
     if knowledge is None:
         knowledge = load_knowledge(content_dir=settings.content_dir, cql_dir=settings.cql_dir)
     knowledge = _with_deployment_parameters(knowledge, settings.cql_parameters)
+    codings.prepare()  # the EHR-coding normalisation's element table, before workers fork
     if apply is None:
         apply = apply_plan_definition
     store = store or open_store(settings)

@@ -17,6 +17,11 @@ conftest with ``from tests.oracle.conftest import oracle, oracle_node``)::
   expanded by our Terminology loader and handed to cql-execution's CodeService.
 
 A definition that raises is ``{"@error": message}``; two errors count as the same result.
+
+Both engines evaluate the same data: our FHIR data source puts EHR-shaped codings in canonical
+form as it takes the data in (service/elm/fhir/codings.py: OID systems, ``K625`` for ``K62.5``,
+a Condition status without its system), so cql-execution is handed the bundles after that same
+normalisation (``normalize_bundle``; a bundle without such codings is passed unchanged).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from service.elm.canonical import from_canonical, to_canonical
+from service.elm.fhir.codings import normalize_bundle
 from tools.node import REPO_ROOT, NodeHelper
 
 DEFAULT_TERMINOLOGY = REPO_ROOT / "plandefinitions"
@@ -142,6 +148,8 @@ class Oracle:
         """cql-execution's canonical results (per bundle when given a list)."""
         single = isinstance(bundles, dict)
         bundle_list = [bundles] if single else list(bundles)
+        # the data as our data source takes it in (the same codings for both engines)
+        bundle_list = [normalize_bundle(b) for b in bundle_list]
         reply = self.node.request(
             "evaluate",
             key=self._node_set(library_dir, terminology),

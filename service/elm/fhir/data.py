@@ -1,13 +1,19 @@
 """One request's FHIR resources, indexed by type once (and by code lazily).
 
-Resources stay the request's own JSON dicts: never copied, never validated again here (the
-edge validated them). A Bundle, a list of resources, a single resource or None are accepted.
+Resources stay the request's own JSON dicts, never validated again here (the edge validated
+them), with one exception: codings recorded in an EHR shape (an OID as system, `K625` for
+`K62.5`, a Condition status without its system) are put in canonical form first
+(`service.elm.fhir.codings`), and a resource that needs that is replaced by a copy in which
+only the changed path is new. Nothing the caller passed in is ever mutated. A Bundle, a list of
+resources, a single resource or None are accepted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from service.elm.fhir.codings import normalize_resources
 
 
 class PatientData:
@@ -17,7 +23,8 @@ class PatientData:
 
     def __init__(self, resources: Iterable[dict] = ()) -> None:
         by_type: dict[str, list[dict]] = {}
-        for r in resources:
+        # codings in canonical form first (copy-on-write: the caller's dicts never change)
+        for r in normalize_resources(resources):
             if isinstance(r, dict):
                 by_type.setdefault(r.get("resourceType") or "", []).append(r)
         self.by_type = by_type

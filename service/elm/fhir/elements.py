@@ -181,6 +181,12 @@ def _model() -> dict:
     return _MODEL
 
 
+def model_types() -> dict:
+    """The FHIR R4 model table: {local type name: {"base": ..., "elements": {name: type}}}
+    (shared, read-only)."""
+    return _model()
+
+
 def element_type(type_name: str | None, element: str) -> str | None:
     """Declared type of `element` in FHIR class `type_name` ('FHIR.Patient', 'birthDate')
     -> 'FHIR.date' (base classes searched; None when unknown)."""
