@@ -214,7 +214,8 @@ def render(content_dir: Path = CONTENT_DIR, cql_dir: Path = CQL_DIR) -> str:
         "Thresholds without a published number are CQL parameters. A deployment sets its own"
         " values in `CDS_CQL_PARAMETERS_FILE` (a FHIR Parameters resource; docs/deploy.md),"
         " used by every CDS Hooks call and `$apply`; a `$apply` request may pass its own"
-        " `parameters`, which win. `Selections` is set per order-select call.",
+        " `parameters`, which win. `Draft Orders` (order hooks) and `Selections` (order-select)"
+        " are set per call.",
         "",
         "| Parameter | Type | Default | Meaning | Library |",
         "|---|---|---|---|---|",

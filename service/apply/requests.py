@@ -8,10 +8,17 @@ call and the preview's evidence view, which replays a hook call, fill it from th
 - `subject` = `Patient/{context.patientId}`; `encounter` = `Encounter/{context.encounterId}`
   when given; `practitioner` = `context.userId` when it is a Practitioner or PractitionerRole;
 - `data` = the patient's data, plus, for the order hooks, the `context.draftOrders` entries
-  (`draft_orders`: the CQL recognises them by `status = 'draft'`);
-- `parameters` = `{"Selections": context.selections}` for order-select (the `Type/id` strings
-  naming draft orders), nothing else: every other CQL parameter keeps the deployment's value
-  (CDS_CQL_PARAMETERS[_FILE], already in the knowledge base) or the content's default;
+  (`draft_orders`);
+- `parameters`, for the order hooks only (`hook_parameters`):
+  - `"Draft Orders"` = the `Type/id` of every `context.draftOrders` entry, whatever its status
+    (an entry without a string `resourceType` and `id` cannot be named and is left out of the
+    list; the CQL decides what such an entry means). It tells the logic which resources are
+    this call's orders, so a stale draft in the patient's record is not one of them. Absent
+    (FHIR `$apply` without it), the logic falls back to `status = 'draft'`;
+  - `"Selections"` = `context.selections` for order-select (the `Type/id` strings naming the
+    selected draft orders);
+  nothing else: every other CQL parameter keeps the deployment's value (CDS_CQL_PARAMETERS[_FILE],
+  already in the knowledge base) or the content's default;
 - `trigger` = the hook, which selects the PlanDefinition's actions of that named event.
 
 The context is read defensively (the preview passes it unvalidated): a value of the wrong type
@@ -79,6 +86,28 @@ def draft_orders(hook: str, context: Mapping) -> list[dict]:
     return bundle_resources(bundle)
 
 
+def order_reference(resource: Mapping) -> str | None:
+    """`Type/id` of a resource, or None when it has no string resourceType and id."""
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    if isinstance(rtype, str) and rtype and isinstance(rid, str) and rid:
+        return f"{rtype}/{rid}"
+    return None
+
+
+def hook_parameters(hook: str, context: Mapping, drafts: list[dict]) -> dict[str, Any]:
+    """The CQL parameters a hook call sets: for an order hook with a draftOrders Bundle,
+    `Draft Orders` (the `Type/id` of each entry of `drafts`, in order, once each) and, for
+    order-select, `Selections`; {} otherwise."""
+    if hook not in ORDER_HOOKS or not isinstance(context.get("draftOrders"), dict):
+        return {}
+    named = (order_reference(r) for r in drafts if isinstance(r, Mapping))
+    out: dict[str, Any] = {"Draft Orders": list(dict.fromkeys(n for n in named if n))}
+    selections = context.get("selections")
+    if hook == "order-select" and isinstance(selections, list):
+        out["Selections"] = [s for s in selections if isinstance(s, str)]
+    return out
+
+
 def apply_request_for_hook(
     hook: str, context: Mapping, data: list[dict], drafts: list[dict] | None = None
 ) -> ApplyRequest:
@@ -96,7 +125,5 @@ def apply_request_for_hook(
         req.practitioner = user
     if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
         req.data += drafts
-        selections = context.get("selections")
-        if hook == "order-select" and isinstance(selections, list):
-            req.parameters["Selections"] = [s for s in selections if isinstance(s, str)]
+        req.parameters.update(hook_parameters(hook, context, drafts))
     return req

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from service.knowledge import KnowledgeBase
 
 #: Parameters the service fills from each request; a deployment value would be meaningless.
-PER_REQUEST = {"Selections": "it is set per request from the order-select context"}
+PER_REQUEST = {
+    "Selections": "it is set per request from the order-select context",
+    "Draft Orders": "it is set per request from the order hooks' draftOrders",
+}
 _ELM_TYPES = "{urn:hl7-org:elm-types:r1}"
 
 

@@ -21,6 +21,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from service.apply import apply_plan_definition, load_knowledge
+from service.apply.requests import draft_orders, hook_parameters
 from service.knowledge import KnowledgeBase
 from tests.apply.fixture_kb import ROOT
 from tests.scenarios.loader import load_scenarios
@@ -47,8 +48,9 @@ def plans_for(kb: KnowledgeBase, hook: str) -> list[dict]:
 def run(scenario):
     kb = content_kb()
     parameters = dict(scenario.parameters)
-    if scenario.hook == "order-select":
-        parameters.setdefault("Selections", list(scenario.context.get("selections") or []))
+    drafts = draft_orders(scenario.hook, scenario.context)
+    for name, value in hook_parameters(scenario.hook, scenario.context, drafts).items():
+        parameters.setdefault(name, value)
     results = [
         apply_plan_definition(
             kb,

@@ -3,14 +3,20 @@ evidence view; the FHIR face builds the same `ApplyRequest` from its Parameters 
 
 A hook call becomes: subject `Patient/{patientId}`, encounter `Encounter/{encounterId}`, the
 user as practitioner when it is a Practitioner(Role), the patient's data plus the draft orders
-(order hooks), the CQL parameter `Selections` (order-select) and the hook as trigger.
+(order hooks), the CQL parameters `Draft Orders` (order hooks: `Type/id` of every draftOrders
+entry) and `Selections` (order-select), and the hook as trigger.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from service.apply.requests import ApplyRequest, apply_request_for_hook, draft_orders
+from service.apply.requests import (
+    ApplyRequest,
+    apply_request_for_hook,
+    draft_orders,
+    hook_parameters,
+)
 from service.fhirapi.parameters import parse_apply_parameters
 from tests.cdshooks.conftest import SERVICE, full_prefetch, pain, patient_view
 
@@ -42,11 +48,13 @@ def test_patient_view_applies_the_data_for_the_patient_triggered_by_the_hook():
     }
 
 
-def test_order_sign_adds_the_draft_orders_to_the_data_without_parameters():
+def test_order_sign_adds_the_draft_orders_to_the_data_and_names_them():
     ctx = context(draftOrders=drafts_bundle("d1", "d2"))
     req = apply_request_for_hook("order-sign", ctx, [PAIN])
     assert req.data == [PAIN, draft("d1"), draft("d2")]
-    assert req.arguments()["parameters"] is None
+    assert req.arguments()["parameters"] == {
+        "Draft Orders": ["ServiceRequest/d1", "ServiceRequest/d2"]
+    }
     assert req.trigger == "order-sign"
 
 
@@ -54,14 +62,57 @@ def test_order_select_adds_the_draft_orders_and_passes_the_selections():
     ctx = context(draftOrders=drafts_bundle("d1", "d2"), selections=["ServiceRequest/d2"])
     req = apply_request_for_hook("order-select", ctx, [PAIN])
     assert req.data == [PAIN, draft("d1"), draft("d2")]
-    assert req.arguments()["parameters"] == {"Selections": ["ServiceRequest/d2"]}
+    assert req.arguments()["parameters"] == {
+        "Draft Orders": ["ServiceRequest/d1", "ServiceRequest/d2"],
+        "Selections": ["ServiceRequest/d2"],
+    }
     assert req.trigger == "order-select"
+
+
+def test_draft_orders_names_every_entry_whatever_its_status_and_type_once_each():
+    """An order re-signed after revision may be active; a record resource never gets named."""
+    active = {**draft("d2"), "status": "active"}
+    device = {"resourceType": "DeviceRequest", "id": "d3", "status": "draft"}
+    entries = [draft("d1"), active, device, draft("d1")]
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": r} for r in entries]}
+    stale = draft("record-draft")
+    req = apply_request_for_hook("order-sign", context(draftOrders=bundle), [stale])
+    assert req.parameters == {
+        "Draft Orders": ["ServiceRequest/d1", "ServiceRequest/d2", "DeviceRequest/d3"]
+    }
+
+
+def test_an_entry_without_an_id_is_added_to_the_data_but_cannot_be_named():
+    """The CQL takes a request without an id as one of the orders (checked, never deleted)."""
+    nameless = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order"}
+    odd = {"resourceType": "ServiceRequest", "id": 7, "status": "draft"}
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": nameless}, {"resource": odd}]}
+    req = apply_request_for_hook("order-sign", context(draftOrders=bundle), [])
+    assert req.data == [nameless, odd]
+    assert req.parameters == {"Draft Orders": []}
+
+
+def test_an_empty_draft_orders_bundle_still_says_that_nothing_is_being_ordered():
+    req = apply_request_for_hook("order-sign", context(draftOrders={"resourceType": "Bundle"}), [])
+    assert req.parameters == {"Draft Orders": []}
+
+
+def test_hook_parameters_is_the_mapping_the_scenario_tests_use_too():
+    ctx = context(draftOrders=drafts_bundle("d1"), selections=["ServiceRequest/d1"])
+    drafts = draft_orders("order-select", ctx)
+    assert hook_parameters("order-select", ctx, drafts) == {
+        "Draft Orders": ["ServiceRequest/d1"],
+        "Selections": ["ServiceRequest/d1"],
+    }
+    assert hook_parameters("patient-view", ctx, drafts) == {}
+    assert hook_parameters("order-sign", context(), []) == {}
 
 
 def test_draft_orders_already_taken_out_of_the_context_are_used_as_given():
     ctx = context(draftOrders=drafts_bundle("d1", "d2"), selections=["ServiceRequest/d1"])
     req = apply_request_for_hook("order-select", ctx, [], drafts=[draft("d1")])
     assert req.data == [draft("d1")]
+    assert req.parameters["Draft Orders"] == ["ServiceRequest/d1"]
 
 
 def test_draft_orders_belong_to_the_order_hooks_only():
@@ -99,7 +150,10 @@ def test_an_unvalidated_context_contributes_only_values_of_the_right_type():
     assert req.data == [PAIN] and req.arguments()["parameters"] is None
     ctx["draftOrders"] = drafts_bundle("d1")
     req = apply_request_for_hook("order-select", ctx, [PAIN])
-    assert req.arguments()["parameters"] == {"Selections": ["ServiceRequest/d1"]}
+    assert req.arguments()["parameters"] == {
+        "Draft Orders": ["ServiceRequest/d1"],
+        "Selections": ["ServiceRequest/d1"],
+    }
 
 
 def test_the_fhir_face_fills_the_same_request_without_a_trigger():

@@ -169,14 +169,17 @@ def test_order_select_merges_draft_orders_and_passes_selections(client, auth, fa
     assert resp.status_code == 200
     c = fake_apply.calls[-1]
     assert c["trigger"] == "order-select"
-    assert c["parameters"] == {"Selections": ["ServiceRequest/d2"]}
+    assert c["parameters"] == {
+        "Draft Orders": ["ServiceRequest/d1", "ServiceRequest/d2"],
+        "Selections": ["ServiceRequest/d2"],
+    }
     assert {r["id"] for r in c["data"] if r["resourceType"] == "ServiceRequest"} == {"d1", "d2"}
 
 
 def test_order_sign_merges_draft_orders_without_selections(client, auth, fake_apply):
     assert call(client, auth, order_body("order-sign")).status_code == 200
     c = fake_apply.calls[-1]
-    assert c["parameters"] is None
+    assert c["parameters"] == {"Draft Orders": ["ServiceRequest/d1", "ServiceRequest/d2"]}
     assert sum(r["resourceType"] == "ServiceRequest" for r in c["data"]) == 2
 
 

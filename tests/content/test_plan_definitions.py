@@ -151,6 +151,7 @@ def test_remove_suggestions_delete_the_draft_orders_and_only_on_order_hook_cards
     assert offered == {
         "order-home-program-during-red-flag",
         "order-home-program-without-clinical-start",
+        "order-home-program-without-clinical-start-pediatric",
     }
 
 
@@ -158,6 +159,7 @@ def test_removing_the_draft_is_recommended_with_a_red_flag_but_left_to_the_clini
     removals = {a["id"]: c for _, a in ACTIONS for c in a.get("action", []) if is_remove(c)}
     assert ext(removals["order-home-program-during-red-flag"], RECOMMENDED)
     assert not ext(removals["order-home-program-without-clinical-start"], RECOMMENDED)
+    assert not ext(removals["order-home-program-without-clinical-start-pediatric"], RECOMMENDED)
 
 
 def test_every_decision_row_has_a_card():

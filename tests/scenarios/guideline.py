@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from service.apply.requests import draft_orders, hook_parameters
 from tests.scenarios.loader import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,10 +81,11 @@ def cards_for_hook(hook: str) -> list[Card]:
 
 
 def parameters(scenario: Scenario) -> dict[str, Any]:
-    """CQL parameters: the case's overrides plus `Selections` for order-select."""
+    """CQL parameters: the case's overrides plus what the service sets for an order hook
+    (`Draft Orders`, and `Selections` for order-select: service.apply.requests)."""
     params = dict(scenario.parameters)
-    if "selections" in scenario.context:
-        params["Selections"] = list(scenario.context["selections"])
+    drafts = draft_orders(scenario.hook, scenario.context)
+    params.update(hook_parameters(scenario.hook, scenario.context, drafts))
     return params
 
 
