@@ -209,8 +209,11 @@ def load_example(path: Path, now: datetime, raw: dict | None = None) -> Scenario
 
 
 def example_paths(examples_dir: Path = EXAMPLES_DIR) -> list[Path]:
-    """The example files (sorted by slug); none when the folder is absent."""
-    return sorted(examples_dir.glob("*.json")) if examples_dir.is_dir() else []
+    """The example files, sorted by slug (not by file name: `a-b.json` sorts before `a.json`);
+    none when the folder is absent."""
+    if not examples_dir.is_dir():
+        return []
+    return sorted(examples_dir.glob("*.json"), key=lambda p: p.stem)
 
 
 def load_examples(now: datetime | None = None, examples_dir: Path = EXAMPLES_DIR) -> list[Scenario]:
