@@ -544,42 +544,87 @@ class FhirSession:
 
     def fetch(self, relative_query: str) -> list[dict]:
         """Resources answered by a read or a search (all pages, up to the page cap)."""
-        data = self.get_json(self.url_for(relative_query))
-        return self.resources_of(data)
+        url = self.url_for(relative_query)
+        return self.resources_of(self.get_json(url), url=url)
 
-    def resources_of(self, data: dict, pages_used: int = 1) -> list[dict]:
-        """Resources of a read result or a searchset, following `next` on this base only."""
+    def resources_of(self, data: dict, pages_used: int = 1, url: str | None = None) -> list[dict]:
+        """Resources of a read result or a searchset, following `next` on this base only.
+        `url`: where `data` came from (a relative `next` link resolves against it; default the
+        base). A page whose search reports an error (`search_error`) fails the whole query: its
+        missing matches could hide a red flag."""
         if data.get("resourceType") == "OperationOutcome":
             raise FhirFetchError("FHIR server returned an OperationOutcome")
         if data.get("resourceType") != "Bundle":
             return [data]
         out: list[dict] = []
         pages = pages_used
+        page_url = urljoin(self.base + "/", url or self_link(data) or "")
         while True:
+            if search_error(data):
+                raise FhirFetchError("FHIR server reported an error for the search")
             out.extend(bundle_resources(data))
             nxt = next_link(data)
             if not nxt:
                 return out
             if pages >= self.client.max_pages:
                 raise FhirFetchError("page cap reached")
-            data = self.get_json(nxt)
+            page_url = urljoin(page_url, nxt)  # a relative link is on the same base
+            data = self.get_json(page_url)
             if data.get("resourceType") != "Bundle":
                 raise FhirFetchError("a next page is not a Bundle")
             pages += 1
 
 
 def bundle_resources(bundle: dict) -> list[dict]:
+    """The resources of a Bundle's entries, those of nested Bundles included (a `batch-response`
+    wrapping searchsets, a searchset entry that is a `collection`): the logic reads nested
+    Bundles too, so every consumer (the patient-scope check first) must see what it reads.
+    OperationOutcome entries are messages about the search, not data."""
     out = []
     for entry in bundle.get("entry") or ():
         res = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(res, dict) or res.get("resourceType") == "OperationOutcome":
             continue
-        out.append(res)
+        if res.get("resourceType") == "Bundle":
+            out.extend(bundle_resources(res))
+        else:
+            out.append(res)
     return out
 
 
-def next_link(bundle: dict) -> str | None:
+#: OperationOutcome severities that mean the search did not run (completely).
+ERROR_SEVERITIES = frozenset({"error", "fatal"})
+
+
+def search_error(bundle: dict) -> bool:
+    """Whether a Bundle carries an OperationOutcome entry with an error or fatal issue (FHIR R4
+    search: a server that cannot run a search may answer 200 with such an outcome). Warning and
+    information outcomes (e.g. "results limited") do not count. Nested Bundles are looked into."""
+    for entry in bundle.get("entry") or ():
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            continue
+        if res.get("resourceType") == "Bundle" and search_error(res):
+            return True
+        if res.get("resourceType") == "OperationOutcome" and any(
+            isinstance(issue, dict) and issue.get("severity") in ERROR_SEVERITIES
+            for issue in res.get("issue") or ()
+        ):
+            return True
+    return False
+
+
+def _link(bundle: dict, relation: str) -> str | None:
     for link in bundle.get("link") or ():
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            return link["url"]
+        if isinstance(link, dict) and link.get("relation") == relation and link.get("url"):
+            url = link["url"]
+            return url if isinstance(url, str) else None
     return None
+
+
+def next_link(bundle: dict) -> str | None:
+    return _link(bundle, "next")
+
+
+def self_link(bundle: dict) -> str | None:
+    return _link(bundle, "self")

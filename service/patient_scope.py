@@ -18,6 +18,8 @@ The rule, kept to what R4 makes the patient link of a resource:
   `urn:uuid:...`) whose entry is that Patient. Anything else (another Patient, a Group, a
   Location, a contained `#ref`, an identifier-only or malformed reference) is a mismatch;
 - a resource without such an element (Practitioner, Medication, Organization...) passes;
+- a `Bundle` (nested in a Bundle: a `batch-response`, a `collection` entry) belongs when every
+  resource in it does, recursively (the logic reads nested Bundles' entries);
 - `contained` resources are not inspected (they only mean something through their container).
 
 Pure functions over plain dicts; the HTTP faces decide the status (docs/cds-hooks.md).
@@ -87,6 +89,13 @@ def belongs_to(
     rtype = resource.get("resourceType")
     if rtype == "Patient":
         return resource.get("id") == patient_id
+    if rtype == "Bundle":  # the logic reads nested Bundles' entries: so does this check
+        inner = {**aliases, **bundle_aliases(resource)}
+        return all(
+            belongs_to(e["resource"], patient_id, inner)
+            for e in resource.get("entry") or ()
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        )
     extra = TYPE_LINK_ELEMENTS.get(rtype, ()) if isinstance(rtype, str) else ()
     elements = LINK_ELEMENTS + extra
     for name in elements:

@@ -38,6 +38,10 @@ log = logging.getLogger("service.cdshooks.discovery")
 SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign")
 PATIENT_KEY = "patient"
 PATIENT_TEMPLATE = "Patient/{{context.patientId}}"
+#: `_count` of every search template (CDS Hooks allows it in prefetch templates): servers page at
+#: their own default otherwise (HAPI: 20), and a long record would then need more pages than the
+#: service follows (`CDS_FHIR_MAX_PAGES`) and be refused with a 412 on every call.
+PREFETCH_PAGE_SIZE = 100
 
 # (resource type, element path) → search parameter for code filters.
 CODE_PARAMS = {
@@ -228,6 +232,7 @@ def prefetch_templates(requirements: list[dict], kb=None, today: date | None = N
         elif param is not None:
             params.append((param, ",".join(values)))
         params += list(dates)
+        params.append(("_count", str(PREFETCH_PAGE_SIZE)))
         query = rtype + "?" + "&".join(f"{k}={_q(v)}" for k, v in params)
         by_type.setdefault(rtype, []).append(query)
     for rtype, queries in by_type.items():

@@ -20,7 +20,13 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from functools import partial
 
-from service.fhirclient import FhirAccessDenied, FhirFetchError, bundle_resources, next_link
+from service.fhirclient import (
+    FhirAccessDenied,
+    FhirFetchError,
+    bundle_resources,
+    next_link,
+    search_error,
+)
 
 TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 USER_TOKENS = {
@@ -141,17 +147,24 @@ _ABSENT = object()
 
 
 def _complete(value) -> bool:
-    """A usable prefetch value: a resource, or a searchset Bundle without further pages."""
+    """A usable prefetch value: a resource, or a searchset Bundle without further pages and
+    without an error outcome (the client's search failed: fetch it, as for an
+    OperationOutcome value)."""
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         return False
     if value["resourceType"] == "OperationOutcome":
         return False
-    return value["resourceType"] != "Bundle" or not next_link(value)
+    if value["resourceType"] != "Bundle":
+        return True
+    return not next_link(value) and not search_error(value)
 
 
 def _paged(value) -> bool:
     return (
-        isinstance(value, dict) and value.get("resourceType") == "Bundle" and bool(next_link(value))
+        isinstance(value, dict)
+        and value.get("resourceType") == "Bundle"
+        and bool(next_link(value))
+        and not search_error(value)
     )
 
 

@@ -27,13 +27,15 @@ def test_discovery_lists_the_plan_definition_once_per_supported_named_event_trig
 
 
 def test_every_service_prefetches_the_patient_and_filters_by_value_set_and_date(client, auth):
+    # every search asks for pages of 100 (_count): at a server's default page size (HAPI: 20) a
+    # long record would need more pages than CDS_FHIR_MAX_PAGES follows
     services = client.get("/cds-services", headers=auth("/cds-services")).get_json()["services"]
     prefetch = services[0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert set(prefetch) == {"patient", "Condition", "Observation"}
     assert prefetch["Condition"] == (
         "Condition?patient={{context.patientId}}"
-        "&code:in=https://dilation-cds.org/fhir/ValueSet/anal-stenosis"
+        "&code:in=https://dilation-cds.org/fhir/ValueSet/anal-stenosis&_count=100"
     )
     obs = prefetch["Observation"]
     assert obs.startswith("Observation?patient={{context.patientId}}&code:in=")
@@ -55,7 +57,7 @@ def test_a_relative_look_back_becomes_a_lower_date_bound_with_a_day_of_margin():
     ]
     t = prefetch_templates(reqs, today=date(2026, 1, 10))
     assert t["Procedure"] == (
-        "Procedure?patient={{context.patientId}}&code=http://snomed.info/sct|174368001&date=ge2025-01-08"
+        "Procedure?patient={{context.patientId}}&code=http://snomed.info/sct|174368001&date=ge2025-01-08&_count=100"
     )
 
 
@@ -67,7 +69,7 @@ def test_unbounded_or_unmappable_filters_widen_the_query_instead_of_narrowing_it
     t = prefetch_templates(reqs, today=date(2026, 1, 10))
     assert t == {
         "patient": "Patient/{{context.patientId}}",
-        "Condition": "Condition?patient={{context.patientId}}",
+        "Condition": "Condition?patient={{context.patientId}}&_count=100",
     }
 
 
@@ -100,9 +102,9 @@ def test_requirements_of_one_type_are_merged_into_one_query_per_kind_of_filter()
     t = prefetch_templates(reqs, today=date(2026, 1, 10))
     assert t == {
         "patient": "Patient/{{context.patientId}}",
-        "Condition": f"Condition?patient={{{{context.patientId}}}}&code:in={vs}a,{vs}b",
-        "Observation": f"Observation?patient={{{{context.patientId}}}}&code:in={vs}pain",
-        "Observation-2": "Observation?patient={{context.patientId}}&code=s|x,s|y",
-        "CarePlan": "CarePlan?patient={{context.patientId}}",
-        "Procedure": "Procedure?patient={{context.patientId}}",
+        "Condition": f"Condition?patient={{{{context.patientId}}}}&code:in={vs}a,{vs}b&_count=100",
+        "Observation": f"Observation?patient={{{{context.patientId}}}}&code:in={vs}pain&_count=100",
+        "Observation-2": "Observation?patient={{context.patientId}}&code=s|x,s|y&_count=100",
+        "CarePlan": "CarePlan?patient={{context.patientId}}&_count=100",
+        "Procedure": "Procedure?patient={{context.patientId}}&_count=100",
     }

@@ -74,6 +74,39 @@ def test_a_prefetched_condition_of_the_context_patient_is_evaluated(client, auth
     assert len(fake_apply.calls) == 1
 
 
+def nested(*conditions: dict, wrapper: str = "batch-response") -> dict:
+    """A key whose searchset sits inside another Bundle (a batch-response, or a collection)."""
+    return {
+        "resourceType": "Bundle",
+        "type": wrapper,
+        "entry": [{"resource": searchset(*conditions)}],
+    }
+
+
+@pytest.mark.parametrize("wrapper", ["batch-response", "collection"])
+def test_another_patients_condition_inside_a_nested_bundle_is_400(
+    client, auth, fake_apply, wrapper
+):
+    # the logic reads nested Bundles' entries: the check must read them too, or the other
+    # patient's abscess would drive this patient's cards
+    body = patient_view(full_prefetch(pain(8)))
+    body["prefetch"]["Condition"] = nested(condition("Patient/p2"), wrapper=wrapper)
+    assert_rejected(call(client, auth, body), 400)
+    assert fake_apply.calls == []
+
+
+def test_the_context_patients_condition_inside_a_nested_bundle_is_evaluated(
+    client, auth, fake_apply
+):
+    body = patient_view(full_prefetch(pain(8)))
+    body["prefetch"]["Condition"] = nested(condition("Patient/p1"))
+    resp = call(client, auth, body)
+    assert resp.status_code == 200
+    data = fake_apply.calls[-1]["data"]
+    assert any(r.get("resourceType") == "Condition" for r in data)  # read, and flattened
+    assert not any(r.get("resourceType") == "Bundle" for r in data)
+
+
 def test_the_400_names_the_prefetch_key_type_and_count_but_no_id(client, auth):
     body = with_condition(condition("Patient/secret-p2", "c-secret-1"))
     body["prefetch"]["Condition"]["entry"].append({"resource": condition("Group/g9", "c-2")})

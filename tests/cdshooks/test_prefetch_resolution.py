@@ -264,3 +264,72 @@ def test_other_client_errors_are_not_retried_without_filters(client, auth, fhir)
     del prefetch[OBS_KEY]
     assert call(client, auth, prefetch, fhir).status_code == 412
     assert len(fhir.requests) == 1
+
+
+# -- searches that report an error, relative next links ----------------------------------------
+def outcome_entry(severity: str) -> dict:
+    issue = {"severity": severity, "code": "exception", "diagnostics": "search failed"}
+    return {
+        "resource": {"resourceType": "OperationOutcome", "issue": [issue]},
+        "search": {"mode": "outcome"},
+    }
+
+
+def test_a_prefetched_search_that_reports_an_error_is_fetched_again(client, auth, fhir):
+    # 200 with no matches and an error outcome: the client's search failed, the record is not
+    # empty; read as empty, the red flag on the server would be missed
+    prefetch = full_prefetch()
+    prefetch[OBS_KEY] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [outcome_entry("error")],
+    }
+    resp = call(client, auth, prefetch, fhir)
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"][0]["indicator"] == "critical"  # the server's 8/10
+    assert [r.path for r in fhir.requests] == ["/fhir/Observation"]
+
+
+def test_a_prefetched_search_error_without_a_fhir_server_is_412(client, auth):
+    prefetch = full_prefetch()
+    prefetch[OBS_KEY] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [outcome_entry("fatal")],
+    }
+    resp = client.post(PATH, json=patient_view(prefetch), headers=auth(PATH))
+    assert resp.status_code == 412
+
+
+def test_a_warning_outcome_beside_the_matches_is_ordinary_data(client, auth, fhir):
+    # near-miss: servers add warning/information outcomes ("results limited") to good results
+    prefetch = full_prefetch(pain(8, "obs-prefetched"))
+    prefetch[OBS_KEY]["entry"].append(outcome_entry("warning"))
+    resp = call(client, auth, prefetch, fhir)
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"][0]["indicator"] == "critical"
+    assert fhir.requests == []
+
+
+def test_a_fetched_search_that_reports_an_error_is_412(client, auth, fhir):
+    fhir.add_fault("Observation", "error-in-searchset")
+    prefetch = full_prefetch()
+    del prefetch[OBS_KEY]
+    assert call(client, auth, prefetch, fhir).status_code == 412
+
+
+def test_a_fetched_warning_outcome_is_not_an_error(client, auth, fhir):
+    fhir.add_fault("Observation", "error-in-searchset", severity="warning")
+    prefetch = full_prefetch()
+    del prefetch[OBS_KEY]
+    assert call(client, auth, prefetch, fhir).status_code == 200
+
+
+def test_relative_next_links_are_followed_on_the_same_base(client, auth, fhir):
+    fhir.add(pain(1, "obs-second"))
+    fhir.add_fault("Observation", "relative-next")
+    prefetch = full_prefetch()
+    del prefetch[OBS_KEY]
+    resp = call(client, auth, prefetch, fhir)
+    assert resp.status_code == 200
+    assert [r.query.get("_page") for r in fhir.requests_for("Observation")] == [None, ["1"]]

@@ -64,6 +64,19 @@ def test_the_subjects_own_data_is_applied(client):
     assert resp.get_json()["resourceType"] == "CarePlan"
 
 
+def test_another_patients_condition_in_a_nested_bundle_of_the_data_is_a_400(client):
+    # the engine reads nested Bundles' entries, so the check looks inside them too
+    inner = {"resourceType": "Bundle", "type": "collection"}
+    inner["entry"] = [{"resource": stenosis("someone-else", "c-nested")}]
+    assert_400(apply(client, with_resource(inner)))
+
+
+def test_the_subjects_own_condition_in_a_nested_bundle_is_applied(client):
+    inner = {"resourceType": "Bundle", "type": "collection"}
+    inner["entry"] = [{"resource": stenosis("pro", "c-nested")}]
+    assert apply(client, with_resource(inner)).status_code == 200
+
+
 def test_a_second_patient_in_the_data_is_a_400(client):
     assert_400(apply(client, with_resource(patient("other"))))
 

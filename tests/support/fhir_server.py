@@ -85,6 +85,34 @@ def _next_elsewhere(handler, info, opts) -> bool:
     return False
 
 
+@fault("relative-next")
+def _relative_next(handler, info, opts) -> bool:
+    """Page searches (`page_size`, default 1) with relative `next` links (`?_page=n&...`),
+    which a FHIR `uri` allows: they resolve against the page's own URL."""
+    info["page_size"] = opts.get("page_size", 1)
+    info["relative_next"] = True
+    return False
+
+
+@fault("error-in-searchset")
+def _error_in_searchset(handler, info, opts) -> bool:
+    """Answer 200 with a searchset holding no matches and an OperationOutcome entry
+    (search.mode outcome) with an error issue: a search the server could not run (FHIR R4
+    search: "MAY ... return success with an outcome containing details of the error")."""
+    outcome = _outcome("the search could not be executed")
+    outcome["issue"][0]["severity"] = opts.get("severity", "error")
+    handler.send_json(
+        200,
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 0,
+            "entry": [{"resource": outcome, "search": {"mode": "outcome"}}],
+        },
+    )
+    return True
+
+
 @fault("reject-in")
 def _reject_in(handler, info, opts) -> bool:
     """Answer 400 to searches with a `:in` (ValueSet) modifier, like servers without it."""
@@ -360,5 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
                 q = {k: v[0] for k, v in query.items() if k != "_page"}
                 q["_page"] = str(page + 1)
                 nxt = f"{srv.base_url}/{rtype}?" + "&".join(f"{k}={v}" for k, v in q.items())
+                if info.get("relative_next"):
+                    nxt = "?" + nxt.partition("?")[2]
             bundle["link"].append({"relation": "next", "url": nxt})
         self.send_json(200, bundle)
