@@ -8,7 +8,8 @@ call and the preview's evidence view, which replays a hook call, fill it from th
 - `subject` = `Patient/{context.patientId}`; `encounter` = `Encounter/{context.encounterId}`
   when given; `practitioner` = `context.userId` when it is a Practitioner or PractitionerRole;
 - `data` = the patient's data, plus, for the order hooks, the `context.draftOrders` entries
-  (`draft_orders`);
+  (`draft_orders`), each replacing the record's resource of the same `Type/id` (the version being
+  signed: `with_draft_orders`);
 - `parameters`, for the order hooks only (`hook_parameters`):
   - `"Draft Orders"` = the `Type/id` of every `context.draftOrders` entry, whatever its status
     (an entry without a string `resourceType` and `id` cannot be named and is left out of the
@@ -94,6 +95,17 @@ def order_reference(resource: Mapping) -> str | None:
     return None
 
 
+def with_draft_orders(data: list[dict], drafts: list[dict]) -> list[dict]:
+    """The record plus the draft orders, each draft replacing the record's resource of the same
+    `Type/id`: a draft with an id the record has is that order's new version (revised, paused or
+    stopped), and the logic must see the version being signed, not both."""
+    replaced = {
+        ref for ref in (order_reference(d) for d in drafts if isinstance(d, Mapping)) if ref
+    }
+    kept = [r for r in data if not (isinstance(r, Mapping) and order_reference(r) in replaced)]
+    return kept + list(drafts)
+
+
 def hook_parameters(hook: str, context: Mapping, drafts: list[dict]) -> dict[str, Any]:
     """The CQL parameters a hook call sets: for an order hook with a draftOrders Bundle,
     `Draft Orders` (the `Type/id` of each entry of `drafts`, in order, once each) and, for
@@ -124,6 +136,6 @@ def apply_request_for_hook(
     if isinstance(user, str) and user.startswith(PRACTITIONER_TYPES):
         req.practitioner = user
     if hook in ORDER_HOOKS and isinstance(context.get("draftOrders"), dict):
-        req.data += drafts
+        req.data = with_draft_orders(req.data, drafts)
         req.parameters.update(hook_parameters(hook, context, drafts))
     return req

@@ -45,6 +45,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from service.apply.requests import with_draft_orders
+
 #: The bundled example patients (package data: pyproject.toml `[tool.setuptools.package-data]`).
 EXAMPLES_DIR = Path(__file__).resolve().parent / "example_patients"
 
@@ -88,8 +90,13 @@ class Scenario:
 
     def patient_data(self) -> dict[str, Any]:
         """What the logic sees: the record plus the hook's draft orders (content conventions)."""
-        drafts = self.context.get("draftOrders", {}).get("entry", [])
-        return {**self.bundle, "entry": [*self.bundle["entry"], *copy.deepcopy(drafts)]}
+        drafts = copy.deepcopy(self.context.get("draftOrders", {}).get("entry", []))
+        record = self.bundle["entry"]
+        resources = with_draft_orders(
+            [e["resource"] for e in record], [e["resource"] for e in drafts]
+        )
+        by_id = {id(e["resource"]): e for e in [*record, *drafts]}
+        return {**self.bundle, "entry": [by_id[id(r)] for r in resources]}
 
 
 def shift(now: datetime, offsets: str) -> datetime:
